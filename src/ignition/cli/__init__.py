@@ -1,0 +1,47 @@
+"""`ignition` command line: one module per command, registered here and nowhere else.
+
+Each command module exposes `register(subparsers)`, which adds its parser and sets `handler`
+to a function taking the parsed namespace and returning the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ignition import __version__
+from ignition.errors import IgnitionError
+
+# Imported lazily by name so `ignition status` (the image's HEALTHCHECK) doesn't pay for
+# aiohttp/rich imports of commands it doesn't run.
+_COMMANDS: tuple[str, ...] = (
+    # one command module per line
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ignition",
+        description="Provision models and run ComfyUI on a RunPod pod.",
+    )
+    parser.add_argument("--version", action="version", version=f"ignition {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        module = importlib.import_module(f"ignition.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except IgnitionError as error:
+        print(f"error [{error.code}]: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,109 @@
+"""Every failure a user can cause, named after the user's situation.
+
+    IgnitionError                  code, message, hint (what to do next)
+    ├── ConfigError                a setting or flag is unusable
+    ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
+    ├── ResolveError               the source cannot tell us which bytes to fetch
+    │   ├── ModelNotFoundError     404/410, unknown id, missing file in a repo
+    │   ├── TokenMissingError      login required / token invalid
+    │   ├── GatedModelError        HF licence not accepted
+    │   ├── EarlyAccessError       CivitAI early access
+    │   ├── UnsupportedModelError  not model weights (workflow, poses, archive …)
+    │   └── RateLimitedError       429 beyond our retry budget
+    ├── FetchError                 bytes could not be fetched or are wrong
+    │   ├── ChecksumMismatchError
+    │   ├── SizeMismatchError
+    │   ├── NotAModelError         an HTML/JSON page where weights were expected
+    │   ├── DiskFullError
+    │   └── TransferStalledError
+    └── PlaceError                 the verified file cannot be moved into place
+
+Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class IgnitionError(Exception):
+    code: ClassVar[str] = "IGN000"
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class ConfigError(IgnitionError):
+    code = "IGN100"
+
+
+class SpecError(IgnitionError):
+    code = "IGN200"
+    default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
+
+
+class ResolveError(IgnitionError):
+    code = "IGN300"
+
+
+class ModelNotFoundError(ResolveError):
+    code = "IGN301"
+
+
+class TokenMissingError(ResolveError):
+    code = "IGN302"
+
+
+class GatedModelError(ResolveError):
+    code = "IGN303"
+
+
+class EarlyAccessError(ResolveError):
+    code = "IGN304"
+
+
+class UnsupportedModelError(ResolveError):
+    code = "IGN305"
+
+
+class RateLimitedError(ResolveError):
+    code = "IGN306"
+    default_hint = "the server keeps answering 429; wait a few minutes and run again"
+
+
+class FetchError(IgnitionError):
+    code = "IGN400"
+
+
+class ChecksumMismatchError(FetchError):
+    code = "IGN401"
+    default_hint = "the download was corrupted twice; run again, and report it if it persists"
+
+
+class SizeMismatchError(FetchError):
+    code = "IGN402"
+    default_hint = "the connection delivered a different size than announced; run again"
+
+
+class NotAModelError(FetchError):
+    code = "IGN403"
+
+
+class DiskFullError(FetchError):
+    code = "IGN404"
+    default_hint = "free disk space or use a bigger volume, then run again"
+
+
+class TransferStalledError(FetchError):
+    code = "IGN405"
+    default_hint = "the server stopped sending data; run again (partial data is kept and resumed)"
+
+
+class PlaceError(IgnitionError):
+    code = "IGN500"
