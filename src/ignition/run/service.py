@@ -1,0 +1,24 @@
+"""What the supervisor needs to know to run one child process; builders return one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A supervised child process.
+
+    `argv` must never hold a secret (every user on the box can read it with `ps`): builders put
+    secrets in 0600 files they write themselves and pass only the file's path.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    # Polled until it answers; any HTTP status below 500 (401 included: auth is on) means ready.
+    ready_url: str | None = None
+    # Shown to the user once the service is ready (the public URL, not the internal one).
+    public_url: str | None = None
