@@ -21,6 +21,11 @@ from ignition import __version__
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
 USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
 
+# What a caller may hold and catch without importing the HTTP library itself.
+Response = aiohttp.ClientResponse
+# Failures of the connection rather than answers from the server: worth retrying elsewhere.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, ConnectionError)
+
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 # Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
@@ -95,6 +100,11 @@ class HttpClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def connections(self) -> int:
+        """How many transfers may stream at once (IGNITION_CONNECTIONS): the fetch budget."""
+        return self._connections
 
     @property
     def session(self) -> aiohttp.ClientSession:

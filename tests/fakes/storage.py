@@ -1,0 +1,311 @@
+"""A presigned object store on loopback: Range, throttling and switchable faults, bytes counted.
+
+It behaves like CivitAI's R2/B2 buckets and HF's CDN (PROTOCOLS.md): objects are served from
+`/files/{name}` with single-range support (206 + Content-Range, 416 with `bytes */size`), links are
+presigned (`?X-Amz-Signature=…`) and can expire (403 with an S3-style XML body), and an
+Authorization header reaching the store is refused with 400. `issue_link` is what an API host's
+`307 Location` points at.
+
+Throttling mirrors a CDN: a per-connection rate and a total link rate, both paced on a virtual
+clock so that timing is steady without bursts. Faults are armed per test on `server.faults`; each
+fires a bounded number of times so every test ends.
+
+Objects are `Blob`s: in-memory bytes for tests, or a deterministic pattern (several GB, no disk)
+for benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+
+_PATTERN_BLOCK = 1 << 20
+
+
+class Blob(Protocol):
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes | memoryview: ...
+
+    def sha256(self) -> str: ...
+
+
+class BytesBlob:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def read(self, offset: int, length: int) -> bytes | memoryview:
+        return memoryview(self.data)[offset : offset + length]
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class PatternBlob:
+    """`size` bytes from a seed: 1 MiB of noise, each block stamped with its index (no repeats)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self._noise = random.Random(seed).randbytes(_PATTERN_BLOCK)
+        self._digest: str | None = None
+
+    def _block(self, index: int) -> bytes:
+        return index.to_bytes(8, "big") + self._noise[8:]
+
+    def read(self, offset: int, length: int) -> bytes | memoryview:
+        end = min(offset + length, self.size)
+        parts: list[bytes] = []
+        while offset < end:
+            index, within = divmod(offset, _PATTERN_BLOCK)
+            take = min(_PATTERN_BLOCK - within, end - offset)
+            parts.append(self._block(index)[within : within + take])
+            offset += take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def sha256(self) -> str:
+        if self._digest is None:
+            digest = hashlib.sha256()
+            for offset in range(0, self.size, _PATTERN_BLOCK):
+                digest.update(self.read(offset, _PATTERN_BLOCK))
+            self._digest = digest.hexdigest()
+        return self._digest
+
+
+@dataclass
+class Faults:
+    """Switchable misbehaviour. Offsets are absolute positions in the object."""
+
+    # Answer the next requests with these statuses, one each (503, 500, 429 …), no Retry-After.
+    statuses: list[int] = field(default_factory=list)
+    # Close the connection right after sending the byte before each offset, once per offset.
+    cut_at: list[int] = field(default_factory=list)
+    # Stop sending (keep the connection open) when reaching each offset, once per offset.
+    stall_at: list[int] = field(default_factory=list)
+    stall_s: float = 30.0
+    # Flip the byte at this offset in the next `corrupt_times` responses that carry it.
+    corrupt_at: int | None = None
+    corrupt_times: int = 0
+    # Answer every Range request with 200 and the whole object.
+    ignore_range: bool = False
+    # Send no Content-Length (chunked) and ignore Range.
+    no_length: bool = False
+    # A link stops working (403 "Request has expired") once this many bytes went out under it.
+    expire_after_bytes: int | None = None
+
+
+@dataclass
+class Stats:
+    bytes_served: int = 0
+    requests: int = 0
+    statuses: list[int] = field(default_factory=list)
+    links_issued: int = 0
+    active: int = 0
+    max_active: int = 0
+
+
+class _Pace:
+    """A virtual clock: each reservation of n bytes pushes `next_free` by n / rate."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.next_free = 0.0
+
+    async def take(self, n: int) -> None:
+        if not self.rate:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self.next_free)
+        self.next_free = start + n / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class StorageServer:
+    """The object store, bound to `host` (use 127.0.0.2 so API hosts on 127.0.0.1 differ)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.2",
+        *,
+        per_connection_bps: float | None = None,
+        total_bps: float | None = None,
+        chunk_bytes: int = 64 * 1024,
+    ) -> None:
+        self.host = host
+        self.port = 0
+        self.blobs: dict[str, Blob] = {}
+        self.faults = Faults()
+        self.stats = Stats()
+        self.per_connection_bps = per_connection_bps
+        self.chunk_bytes = chunk_bytes
+        self._total = _Pace(total_bps)
+        self._served_by_link: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self, port: int = 0) -> StorageServer:
+        app = web.Application()
+        app.router.add_route("GET", "/files/{name}", self._serve)
+        app.router.add_route("HEAD", "/files/{name}", self._serve)
+        # A client that hangs up cancels its handler, so stalled handlers end with the test.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, port, shutdown_timeout=0.5)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> StorageServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- objects and links -----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def add(self, name: str, blob: Blob | bytes) -> Blob:
+        stored: Blob = BytesBlob(blob) if isinstance(blob, bytes) else blob
+        self.blobs[name] = stored
+        return stored
+
+    def issue_link(self, name: str) -> str:
+        """A fresh presigned URL for `name`, as an API host's 307 Location would carry it."""
+        self.stats.links_issued += 1
+        signature = f"sig{self.stats.links_issued}"
+        return (
+            f"{self.base_url}/files/{name}?X-Amz-Expires=86400&X-Amz-Signature={signature}"
+            f"&response-content-disposition=attachment"
+        )
+
+    # --- the handler ---------------------------------------------------------------------------
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        blob = self.blobs.get(request.match_info["name"])
+        signature = request.query.get("X-Amz-Signature", "")
+        status, body = self._refusal(request, blob, signature)
+        if status:
+            self.stats.statuses.append(status)
+            return web.Response(status=status, text=body, content_type="application/xml")
+        assert blob is not None
+        faults = self.faults
+        start, end = 0, blob.size
+        headers = {"ETag": f'"{blob.sha256()[:32]}"', "Accept-Ranges": "bytes"}
+        range_header = request.headers.get("Range")
+        status = 200
+        if range_header and not (faults.ignore_range or faults.no_length):
+            parsed = _parse_range(range_header, blob.size)
+            if parsed is None:
+                self.stats.statuses.append(416)
+                return web.Response(status=416, headers={"Content-Range": f"bytes */{blob.size}"})
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+        self.stats.statuses.append(status)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_type = "application/octet-stream"
+        if faults.no_length:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = end - start
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        self.stats.active += 1
+        self.stats.max_active = max(self.stats.max_active, self.stats.active)
+        try:
+            await self._send(request, response, blob, signature, start, end)
+        finally:
+            self.stats.active -= 1
+        return response
+
+    def _refusal(self, request: web.Request, blob: Blob | None, signature: str) -> tuple[int, str]:
+        faults = self.faults
+        if "Authorization" in request.headers:
+            return 400, "<Error><Code>InvalidArgument</Code>Missing x-amz-content-sha256</Error>"
+        if blob is None:
+            return 404, "<Error><Code>NoSuchKey</Code></Error>"
+        if faults.statuses:
+            return faults.statuses.pop(0), "<Error><Code>ServiceUnavailable</Code></Error>"
+        limit = faults.expire_after_bytes
+        if limit is not None and self._served_by_link.get(signature, 0) >= limit:
+            return 403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message>"
+        return 0, ""
+
+    async def _send(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        blob: Blob,
+        signature: str,
+        start: int,
+        end: int,
+    ) -> None:
+        faults = self.faults
+        pace = _Pace(self.per_connection_bps)
+        position = start
+        while position < end:
+            length = min(self.chunk_bytes, end - position)
+            cut = next((o for o in faults.cut_at if position < o <= position + length), None)
+            stall = next((o for o in faults.stall_at if position <= o < position + length), None)
+            if cut is not None:
+                length = cut - position
+            elif stall is not None:
+                length = stall - position
+            if length:
+                data = blob.read(position, length)
+                at = faults.corrupt_at
+                if faults.corrupt_times and at is not None and position <= at < position + length:
+                    faults.corrupt_times -= 1
+                    flipped = bytearray(data)
+                    flipped[at - position] ^= 0xFF
+                    data = bytes(flipped)
+                await pace.take(length)
+                await self._total.take(length)
+                await response.write(data)
+                self.stats.bytes_served += length
+                self._served_by_link[signature] = self._served_by_link.get(signature, 0) + length
+                position += length
+            if cut is not None:
+                faults.cut_at.remove(cut)
+                assert request.transport is not None
+                request.transport.close()
+                return
+            if stall is not None:
+                faults.stall_at.remove(stall)
+                await asyncio.sleep(faults.stall_s)
+                assert request.transport is not None
+                request.transport.close()
+                return
+        await response.write_eof()
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """`bytes=a-b`, `bytes=a-` or `bytes=-n` → [start, end); None when unsatisfiable (416)."""
+    unit, _, spec = header.partition("=")
+    first, _, last = spec.split(",")[0].strip().partition("-")
+    if unit.strip() != "bytes":
+        return 0, size
+    if not first:
+        count = int(last)
+        return (max(size - count, 0), size) if count and size else None
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    return (start, end) if start < size and start < end else None
