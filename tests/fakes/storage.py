@@ -149,6 +149,8 @@ class StorageServer:
         self._total = _Pace(total_bps)
         self._served_by_link: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
+        self._endpoint_runner: web.AppRunner | None = None
+        self.endpoint_port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self, port: int = 0) -> StorageServer:
@@ -156,19 +158,28 @@ class StorageServer:
         app.router.add_route("GET", "/files/{name}", self._serve)
         app.router.add_route("HEAD", "/files/{name}", self._serve)
         # A client that hangs up cancels its handler, so stalled handlers end with the test.
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, port, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, self.host, port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = _bound_port(site)
+        # A source's download endpoint on another host: each GET is a 307 to a fresh link.
+        endpoint = web.Application()
+        endpoint.router.add_get("/download/{name}", self._redirect)
+        self._endpoint_runner = web.AppRunner(endpoint, access_log=None, shutdown_timeout=0.5)
+        await self._endpoint_runner.setup()
+        endpoint_site = web.TCPSite(self._endpoint_runner, "127.0.0.1", 0)
+        await endpoint_site.start()
+        self.endpoint_port = _bound_port(endpoint_site)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._endpoint_runner, self._runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._endpoint_runner = None
 
     async def __aenter__(self) -> StorageServer:
         return await self.start()
@@ -180,6 +191,14 @@ class StorageServer:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def download_url(self, name: str) -> str:
+        """The source endpoint for `name` (what FetchRequest.url holds)."""
+        return f"http://127.0.0.1:{self.endpoint_port}/download/{name}"
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        link = self.issue_link(request.match_info["name"])
+        return web.Response(status=307, headers={"Location": link})
 
     def add(self, name: str, blob: Blob | bytes) -> Blob:
         stored: Blob = BytesBlob(blob) if isinstance(blob, bytes) else blob
@@ -295,6 +314,13 @@ class StorageServer:
                 request.transport.close()
                 return
         await response.write_eof()
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert server is not None
+    port: int = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return port
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

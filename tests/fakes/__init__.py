@@ -1,0 +1,1 @@
+"""Fake services on loopback that behave like the real ones (PROTOCOLS.md), failures included."""
