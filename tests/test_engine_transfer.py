@@ -93,7 +93,7 @@ async def test_a_body_without_length_is_read_to_its_end(
 async def test_an_empty_file_is_fetched(
     storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
-    request, blob = make_request(b"", expected_size=None)
+    request, _ = make_request(b"", expected_size=None)
 
     fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
 
