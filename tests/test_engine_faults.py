@@ -28,11 +28,7 @@ def noise(size: int, seed: int = 1) -> bytes:
 
 
 def nothing_left(request) -> bool:
-    paths = (
-        request.staging_path,
-        part_path(request.staging_path),
-        state_path(request.staging_path),
-    )
+    staging = request.staging_path
     return not any(p.exists() for p in (staging, part_path(staging), state_path(staging)))
 
 
