@@ -251,6 +251,8 @@ class StorageServer:
         self.stats.max_active = max(self.stats.max_active, self.stats.active)
         try:
             await self._send(request, response, blob, signature, start, end)
+        except ConnectionResetError:
+            pass  # the client hung up: it took what it needed, or gave up on a stall
         finally:
             self.stats.active -= 1
         return response

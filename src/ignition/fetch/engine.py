@@ -16,6 +16,7 @@ import contextlib
 import errno
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -459,8 +460,11 @@ class _FileTransfer:
             written = await asyncio.shield(write)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                part = part_path(self._request.staging_path)
+                free = shutil.disk_usage(part.parent).free
                 raise DiskFullError(
-                    f"{self._label}: disk full writing {part_path(self._request.staging_path)}"
+                    f"{self._label}: disk full writing {part} (the file needs "
+                    f"{self._state.size} bytes, {free} are free there)"
                 ) from None
             raise FetchError(
                 f"{self._label}: cannot write {part_path(self._request.staging_path)}: {error}",
