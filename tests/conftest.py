@@ -1,30 +1,99 @@
-from __future__ import annotations
+"""Shared fixtures: the fake services on loopback, and settings pointing at them."""
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.storage import Blob, StorageServer
-from ignition._http import HttpClient
+from fakes.civitai import CivitaiFile, FakeCivitai
+from fakes.huggingface import FakeHuggingFace
+from fakes.storage import Blob, BytesBlob, FakeStorage
+from ignition._http import HttpClient, RetryPolicy
 from ignition.fetch import Tuning
 from ignition.records import FetchRequest
+from ignition.settings import Settings
+
+_ENV_THAT_LEAKS_INTO_SETTINGS = (
+    "CIVITAI_MODELS", "HUGGINGFACE_MODELS", "CIVITAI_TOKEN", "CIVITAI_API_KEY", "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN", "CIVITAI_ENDPOINT", "HF_ENDPOINT", "IGNITION_MODELS_DIR",
+    "IGNITION_RUN_DIR", "WORKSPACE",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ENV_THAT_LEAKS_INTO_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class Fakes:
+    storage: FakeStorage
+    civitai: FakeCivitai
+    hf: FakeHuggingFace
+    tmp_path: Path
+
+    @property
+    def models_dir(self) -> Path:
+        return self.tmp_path / "models"
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "civitai_endpoint": self.civitai.url,
+            "hf_endpoint": self.hf.url,
+            "models_dir_override": self.models_dir,
+            "run_dir": self.tmp_path / "run",
+            "workspace": self.tmp_path / "workspace",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for running `ignition` as a subprocess against the fakes."""
+        return {
+            "CIVITAI_ENDPOINT": self.civitai.url,
+            "HF_ENDPOINT": self.hf.url,
+            "IGNITION_RUN_DIR": str(self.tmp_path / "run"),
+            "WORKSPACE": str(self.tmp_path / "workspace"),
+            **extra,
+        }
 
 
 @pytest.fixture
-async def storage() -> AsyncIterator[StorageServer]:
-    """The presigned object store on 127.0.0.2 (its download endpoint on 127.0.0.1).
+def fakes(tmp_path: Path) -> Iterator[Fakes]:
+    storage = FakeStorage()
+    civitai = FakeCivitai(storage)
+    hf = FakeHuggingFace(storage)
+    servers = [storage.server, civitai.server, hf.server]
+    for server in servers:
+        server.start()
+    try:
+        yield Fakes(storage, civitai, hf, tmp_path)
+    finally:
+        for server in servers:
+            server.stop()
 
-    Throttled like a CDN connection, so that connections overlap as they do for real.
-    """
-    async with StorageServer(per_connection_bps=16 << 20) as server:
-        yield server
+
+# --- the download engine's tests: one file at a time through CivitAI's endpoint ---------------
+
+
+@pytest.fixture
+def storage(fakes: Fakes) -> FakeStorage:
+    """The store, throttled like a CDN connection, so that connections overlap as for real."""
+    fakes.storage.throttle(per_connection_bps=16 << 20, total_bps=None)
+    return fakes.storage
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[HttpClient]:
-    async with HttpClient(connections=4, read_timeout_s=10) as http:
+    async def no_wait(_: float) -> None:
+        return None
+
+    retry = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=no_wait)
+    async with HttpClient(connections=4, read_timeout_s=10, retry=retry) as http:
         yield http
 
 
@@ -43,21 +112,22 @@ def tuning() -> Tuning:
 
 
 @pytest.fixture
-def make_request(
-    storage: StorageServer, tmp_path: Path
-) -> Callable[..., tuple[FetchRequest, Blob]]:
-    """Put `data` on the store and describe it as the resolver would."""
+def make_request(fakes: Fakes, storage: FakeStorage) -> Callable[..., tuple[FetchRequest, Blob]]:
+    """Publish `data` as a CivitAI model version and describe it as the resolver would."""
+    version_ids = itertools.count(1)
 
     def make(
-        data: bytes | Blob, name: str = "model.safetensors", **overrides: Any
+        data: bytes, name: str = "model.safetensors", **overrides: Any
     ) -> tuple[FetchRequest, Blob]:
-        blob = storage.add(name, data)
+        version = next(version_ids)
+        fakes.civitai.add(version, files=[CivitaiFile(version * 10, name, data)])
+        blob = BytesBlob(data)
         fields: dict[str, Any] = {
-            "url": storage.download_url(name),
-            "staging_path": tmp_path / "staging" / name,
+            "url": f"{fakes.civitai.url}/api/download/models/{version}",
+            "staging_path": fakes.tmp_path / "staging" / name,
             "expected_size": blob.size,
             "expected_sha256": blob.sha256(),
-            "identity": blob.sha256(),
+            "identity": f"sha256:{blob.sha256()}",
             "label": name,
         }
         fields.update(overrides)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -15,19 +14,17 @@ from pathlib import Path
 import pytest
 
 import ignition
-from fakes.storage import StorageServer
+from fakes.content import noise
+from fakes.storage import FakeStorage
 from ignition._http import HttpClient
 from ignition.fetch import Tuning, fetch_file
+from ignition.fetch.progress import NoProgress
 from ignition.fetch.resume import PartialState, part_path, save_partial, state_path
 from ignition.fetch.segments import ByteRanges
 
 MB = 1 << 20
 FETCH_ONCE = Path(__file__).parent / "fakes" / "fetch_once.py"
 SRC = Path(ignition.__file__).parent.parent
-
-
-def noise(size: int, seed: int = 1) -> bytes:
-    return random.Random(seed).randbytes(size)
 
 
 def write_partial(request, data: bytes, done: list[tuple[int, int]], **state) -> None:
@@ -42,7 +39,7 @@ def write_partial(request, data: bytes, done: list[tuple[int, int]], **state) ->
     save_partial(staging, PartialState(done=ByteRanges(done), **fields))
 
 
-async def fetch_in_child(storage: StorageServer, request, connections: int = 4):
+async def fetch_in_child(storage: FakeStorage, request, connections: int = 4):
     return await asyncio.create_subprocess_exec(
         sys.executable,
         str(FETCH_ONCE),
@@ -58,13 +55,13 @@ async def fetch_in_child(storage: StorageServer, request, connections: int = 4):
 
 
 async def test_kill_9_then_rerun_transfers_little_more_than_the_file(
-    storage: StorageServer, make_request
+    storage: FakeStorage, make_request
 ) -> None:
-    storage._total.rate = 8 * MB  # ~2 s for the file: time to kill it half-way
+    storage.throttle(per_connection_bps=16 * MB, total_bps=8 * MB)  # ~2 s: time to kill it
     request, blob = make_request(noise(16 * MB))
 
     child = await fetch_in_child(storage, request)
-    while storage.stats.bytes_served < blob.size // 2:
+    while storage.counters.bytes_served < blob.size // 2:
         assert child.returncode is None, await child.communicate()
         await asyncio.sleep(0.02)
     child.send_signal(signal.SIGKILL)
@@ -78,69 +75,69 @@ async def test_kill_9_then_rerun_transfers_little_more_than_the_file(
     assert rerun.returncode == 0, err.decode()
     assert out.decode().split() == ["ok", blob.sha256()]
     assert hashlib.sha256(request.staging_path.read_bytes()).hexdigest() == blob.sha256()
-    assert storage.stats.bytes_served <= 1.1 * blob.size
+    assert storage.counters.bytes_served <= 1.1 * blob.size
 
 
 async def test_a_partial_resumes_only_its_missing_ranges(
-    storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     request, blob = make_request(noise(4 * MB))
     write_partial(request, noise(4 * MB), [(0, MB), (2 * MB, 3 * MB + 17)])
 
-    fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
 
     assert fetched.sha256 == blob.sha256()
     missing = MB + (MB - 17)
     # Only the holes, plus what a connection had in flight when another one stole its tail.
-    assert missing <= storage.stats.bytes_served <= missing + 256 * 1024
+    assert missing <= storage.counters.bytes_served <= missing + 256 * 1024
 
 
 async def test_a_partial_of_another_source_is_thrown_away(
-    storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     request, blob = make_request(noise(2 * MB))
     write_partial(request, noise(2 * MB, seed=99), [(0, MB)], identity="sha256-of-old-version")
 
-    fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
 
     assert fetched.sha256 == blob.sha256()
-    assert blob.size <= storage.stats.bytes_served <= blob.size + 256 * 1024
+    assert blob.size <= storage.counters.bytes_served <= blob.size + 256 * 1024
 
 
 async def test_a_complete_partial_answered_416_is_finished_without_a_loop(
-    storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     data = noise(MB)
     request, blob = make_request(data)
     # A one-stream download whose length was unknown, killed after its last byte was written.
     write_partial(request, data, [(0, len(data))], size=None)
 
-    fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
 
     assert fetched.sha256 == blob.sha256()
-    assert storage.stats.statuses == [416]
+    assert storage.statuses == [416]
 
 
 async def test_a_complete_but_corrupt_partial_is_fetched_again(
-    storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     request, blob = make_request(noise(MB))
     write_partial(request, noise(MB, seed=5), [(0, MB)])
 
-    fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
 
     assert fetched.sha256 == blob.sha256()
-    assert blob.size <= storage.stats.bytes_served <= blob.size + 256 * 1024
+    assert blob.size <= storage.counters.bytes_served <= blob.size + 256 * 1024
 
 
 async def test_a_grown_file_restarts_the_partial(
-    storage: StorageServer, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     # Same identity but another size: only possible without a sha256 (ETag + size identities).
     request, blob = make_request(noise(2 * MB), expected_size=None, expected_sha256=None)
     write_partial(request, noise(MB), [(0, MB // 2)], size=MB)
 
-    fetched = await fetch_file(client, request, lambda d, t: None, tuning=tuning)
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
 
     assert (fetched.size_bytes, fetched.sha256) == (blob.size, blob.sha256())
 
@@ -157,7 +154,7 @@ def _mount_namespaces_work() -> bool:
     reason="needs `unshare -rm` (user + mount namespaces) to mount a tiny tmpfs",
 )
 async def test_a_full_disk_fails_clearly_and_leaves_no_partial(
-    storage: StorageServer, make_request, tmp_path: Path
+    storage: FakeStorage, make_request, tmp_path: Path
 ) -> None:
     request, _ = make_request(noise(4 * MB))
     disk = tmp_path / "disk"

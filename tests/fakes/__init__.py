@@ -1,1 +1,1 @@
-"""Fake services on loopback that behave like the real ones (PROTOCOLS.md), failures included."""
+"""Fake CivitAI, Hugging Face and presigned storage that speak real HTTP on loopback."""

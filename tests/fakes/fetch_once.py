@@ -13,6 +13,7 @@ from pathlib import Path
 from ignition._http import HttpClient
 from ignition.errors import IgnitionError
 from ignition.fetch import Tuning, fetch_file
+from ignition.fetch.progress import NoProgress
 from ignition.records import FetchRequest
 
 
@@ -22,13 +23,13 @@ async def main(url: str, staging: str, sha256: str, size: str, connections: str)
         staging_path=Path(staging),
         expected_size=int(size),
         expected_sha256=sha256,
-        identity=sha256,
+        identity=f"sha256:{sha256}",
         label="child",
     )
     tuning = Tuning(buffer_bytes=64 * 1024, min_split_bytes=512 * 1024, save_every_s=0.05)
     async with HttpClient(connections=int(connections)) as client:
         try:
-            fetched = await fetch_file(client, request, lambda done, total: None, tuning=tuning)
+            fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
         except IgnitionError as error:
             print("error", error.code, error, flush=True)
             return 1

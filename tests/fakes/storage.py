@@ -11,7 +11,7 @@ clock so that timing is steady without bursts. Faults are armed per test on `ser
 fires a bounded number of times so every test ends.
 
 Objects are `Blob`s: in-memory bytes for tests, or a deterministic pattern (several GB, no disk)
-for benchmarks.
+for benchmarks. The CivitAI and HF fakes `put` objects here and redirect to the link it returns.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
+
+from fakes.server import Counters, ServerThread
 
 _PATTERN_BLOCK = 1 << 20
 
@@ -82,8 +84,10 @@ class PatternBlob:
 class Faults:
     """Switchable misbehaviour. Offsets are absolute positions in the object."""
 
-    # Answer the next requests with these statuses, one each (503, 500, 429 …), no Retry-After.
+    # Answer the next requests with these statuses, one each (503, 500, 429 …), no Retry-After,
+    # once `statuses_after` requests went through normally.
     statuses: list[int] = field(default_factory=list)
+    statuses_after: int = 0
     # Close the connection right after sending the byte before each offset, once per offset.
     cut_at: list[int] = field(default_factory=list)
     # Stop sending (keep the connection open) when reaching each offset, once per offset.
@@ -98,16 +102,6 @@ class Faults:
     no_length: bool = False
     # A link stops working (403 "Request has expired") once this many bytes went out under it.
     expire_after_bytes: int | None = None
-
-
-@dataclass
-class Stats:
-    bytes_served: int = 0
-    requests: int = 0
-    statuses: list[int] = field(default_factory=list)
-    links_issued: int = 0
-    active: int = 0
-    max_active: int = 0
 
 
 class _Pace:
@@ -128,8 +122,8 @@ class _Pace:
             await asyncio.sleep(start - now)
 
 
-class StorageServer:
-    """The object store, bound to `host` (use 127.0.0.2 so API hosts on 127.0.0.1 differ)."""
+class FakeStorage:
+    """The object store on `host` (127.0.0.2, so that API hosts on 127.0.0.1 are other hosts)."""
 
     def __init__(
         self,
@@ -139,89 +133,43 @@ class StorageServer:
         total_bps: float | None = None,
         chunk_bytes: int = 64 * 1024,
     ) -> None:
-        self.host = host
-        self.port = 0
         self.blobs: dict[str, Blob] = {}
         self.faults = Faults()
-        self.stats = Stats()
-        self.per_connection_bps = per_connection_bps
+        self.counters = Counters()  # requests per path, bytes served, Authorization seen
+        self.statuses: list[int] = []
+        self.links_issued = 0
+        self.active = 0
+        self.max_active = 0
         self.chunk_bytes = chunk_bytes
-        self._total = _Pace(total_bps)
+        self.throttle(per_connection_bps, total_bps)
         self._served_by_link: dict[str, int] = {}
-        self._runner: web.AppRunner | None = None
-        self._endpoint_runner: web.AppRunner | None = None
-        self.endpoint_port = 0
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    async def start(self, port: int = 0) -> StorageServer:
         app = web.Application()
-        app.router.add_route("GET", "/files/{name}", self._serve)
-        app.router.add_route("HEAD", "/files/{name}", self._serve)
-        # A client that hangs up cancels its handler, so stalled handlers end with the test.
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, port)
-        await site.start()
-        self.port = _bound_port(site)
-        # A source's download endpoint on another host: each GET is a 307 to a fresh link.
-        endpoint = web.Application()
-        endpoint.router.add_get("/download/{name}", self._redirect)
-        self._endpoint_runner = web.AppRunner(endpoint, access_log=None, shutdown_timeout=0.5)
-        await self._endpoint_runner.setup()
-        endpoint_site = web.TCPSite(self._endpoint_runner, "127.0.0.1", 0)
-        await endpoint_site.start()
-        self.endpoint_port = _bound_port(endpoint_site)
-        return self
+        app.router.add_route("GET", "/blobs/{key}", self._serve)
+        app.router.add_route("HEAD", "/blobs/{key}", self._serve)
+        self.server = ServerThread(app, host=host)
 
-    async def stop(self) -> None:
-        for runner in (self._endpoint_runner, self._runner):
-            if runner is not None:
-                await runner.cleanup()
-        self._runner = self._endpoint_runner = None
+    def throttle(self, per_connection_bps: float | None, total_bps: float | None) -> None:
+        """Cap each connection and the whole link (bytes/s; None: unlimited)."""
+        self.per_connection_bps = per_connection_bps
+        self._link = _Pace(total_bps)
 
-    async def __aenter__(self) -> StorageServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    # --- objects and links -----------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def download_url(self, name: str) -> str:
-        """The source endpoint for `name` (what FetchRequest.url holds)."""
-        return f"http://127.0.0.1:{self.endpoint_port}/download/{name}"
-
-    async def _redirect(self, request: web.Request) -> web.Response:
-        link = self.issue_link(request.match_info["name"])
-        return web.Response(status=307, headers={"Location": link})
-
-    def add(self, name: str, blob: Blob | bytes) -> Blob:
-        stored: Blob = BytesBlob(blob) if isinstance(blob, bytes) else blob
-        self.blobs[name] = stored
-        return stored
-
-    def issue_link(self, name: str) -> str:
-        """A fresh presigned URL for `name`, as an API host's 307 Location would carry it."""
-        self.stats.links_issued += 1
-        signature = f"sig{self.stats.links_issued}"
+    def put(self, key: str, data: Blob | bytes) -> str:
+        """Store an object; returns a fresh presigned URL, as a download endpoint's Location."""
+        self.blobs[key] = BytesBlob(data) if isinstance(data, bytes) else data
+        self.links_issued += 1
         return (
-            f"{self.base_url}/files/{name}?X-Amz-Expires=86400&X-Amz-Signature={signature}"
-            f"&response-content-disposition=attachment"
+            f"{self.server.url}/blobs/{key}?X-Amz-Expires=86400"
+            f"&X-Amz-Signature=sig{self.links_issued}&response-content-disposition=attachment"
         )
 
     # --- the handler ---------------------------------------------------------------------------
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        self.stats.requests += 1
-        blob = self.blobs.get(request.match_info["name"])
+        self.counters.count(request)
+        blob = self.blobs.get(request.match_info["key"])
         signature = request.query.get("X-Amz-Signature", "")
         status, body = self._refusal(request, blob, signature)
         if status:
-            self.stats.statuses.append(status)
+            self.statuses.append(status)
             return web.Response(status=status, text=body, content_type="application/xml")
         assert blob is not None
         faults = self.faults
@@ -232,12 +180,12 @@ class StorageServer:
         if range_header and not (faults.ignore_range or faults.no_length):
             parsed = _parse_range(range_header, blob.size)
             if parsed is None:
-                self.stats.statuses.append(416)
+                self.statuses.append(416)
                 return web.Response(status=416, headers={"Content-Range": f"bytes */{blob.size}"})
             start, end = parsed
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
-        self.stats.statuses.append(status)
+        self.statuses.append(status)
         response = web.StreamResponse(status=status, headers=headers)
         response.content_type = "application/octet-stream"
         if faults.no_length:
@@ -247,23 +195,24 @@ class StorageServer:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        self.stats.active += 1
-        self.stats.max_active = max(self.stats.max_active, self.stats.active)
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
         try:
             await self._send(request, response, blob, signature, start, end)
         except ConnectionResetError:
             pass  # the client hung up: it took what it needed, or gave up on a stall
         finally:
-            self.stats.active -= 1
+            self.active -= 1
         return response
 
     def _refusal(self, request: web.Request, blob: Blob | None, signature: str) -> tuple[int, str]:
         faults = self.faults
         if "Authorization" in request.headers:
+            # What R2/S3 say when a client forwards the API token to presigned storage.
             return 400, "<Error><Code>InvalidArgument</Code>Missing x-amz-content-sha256</Error>"
         if blob is None:
             return 404, "<Error><Code>NoSuchKey</Code></Error>"
-        if faults.statuses:
+        if faults.statuses and sum(self.counters.requests.values()) > faults.statuses_after:
             return faults.statuses.pop(0), "<Error><Code>ServiceUnavailable</Code></Error>"
         limit = faults.expire_after_bytes
         if limit is not None and self._served_by_link.get(signature, 0) >= limit:
@@ -299,9 +248,9 @@ class StorageServer:
                     flipped[at - position] ^= 0xFF
                     data = bytes(flipped)
                 await pace.take(length)
-                await self._total.take(length)
+                await self._link.take(length)
                 await response.write(data)
-                self.stats.bytes_served += length
+                self.counters.bytes_served += length
                 self._served_by_link[signature] = self._served_by_link.get(signature, 0) + length
                 position += length
             if cut is not None:
@@ -316,13 +265,6 @@ class StorageServer:
                 request.transport.close()
                 return
         await response.write_eof()
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert server is not None
-    port: int = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return port
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

@@ -1,5 +1,5 @@
-"""Fetch stage: FetchRequest → verified bytes at the staging path (see engine.fetch_file)."""
+"""fetch: a resolved file's URL → verified bytes in a staging file (see engine.fetch_file)."""
 
-from ignition.fetch.engine import ProgressCallback, Tuning, fetch_file
+from ignition.fetch.engine import Tuning, fetch_file
 
-__all__ = ["ProgressCallback", "Tuning", "fetch_file"]
+__all__ = ["Tuning", "fetch_file"]

@@ -18,15 +18,20 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ignition._http import TRANSPORT_ERRORS, HttpClient, Response, redact_url
+from ignition._http import (
+    TRANSPORT_ERRORS,
+    HttpClient,
+    Response,
+    RetryPolicy,
+    raise_for_status,
+    redact_url,
+)
 from ignition.errors import (
     ChecksumMismatchError,
     DiskFullError,
     FetchError,
-    NotAModelError,
     SizeMismatchError,
     SourceChangedError,
     TransferFailedError,
@@ -34,6 +39,7 @@ from ignition.errors import (
 )
 from ignition.fetch.budget import ConnectionBudget, budget_for
 from ignition.fetch.hashing import PrefixHasher
+from ignition.fetch.progress import TransferProgress
 from ignition.fetch.resume import (
     PartialState,
     discard_partial,
@@ -42,13 +48,14 @@ from ignition.fetch.resume import (
     save_partial,
 )
 from ignition.fetch.segments import Segment, SegmentPlan
+from ignition.fetch.verify import check_body_start
 from ignition.records import FetchedFile, FetchRequest
-
-# progress(bytes_done, bytes_total_or_None), called as bytes reach the disk.
-ProgressCallback = Callable[[int, int | None], None]
 
 _UNKNOWN_END = 1 << 62
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Ranged requests to storage are retried here, not in the client: the engine knows which bytes
+# are still missing and gives its connection slot to others while it backs off.
+_NO_CLIENT_RETRY = RetryPolicy(attempts=1)
 _MAX_ATTEMPTS = 3
 
 
@@ -101,7 +108,7 @@ class _ChecksumMismatch(Exception):
 async def fetch_file(
     client: HttpClient,
     request: FetchRequest,
-    progress: ProgressCallback,
+    progress: TransferProgress,
     *,
     tuning: Tuning | None = None,
 ) -> FetchedFile:
@@ -143,6 +150,10 @@ async def fetch_file(
                 f"{request.label}: sha256 should be {request.expected_sha256} but the download "
                 f"hashed to {got}"
             ) from None
+        except BaseException:
+            if not transfer.kept_bytes:
+                discard_partial(request.staging_path)  # nothing worth resuming
+            raise
         part_path(request.staging_path).replace(request.staging_path)
         discard_partial(request.staging_path)
         return FetchedFile(request.staging_path, size, sha256)
@@ -156,7 +167,7 @@ class _FileTransfer:
         self,
         client: HttpClient,
         request: FetchRequest,
-        progress: ProgressCallback,
+        progress: TransferProgress,
         tuning: Tuning,
     ) -> None:
         self._client = client
@@ -191,12 +202,14 @@ class _FileTransfer:
         self._hasher = PrefixHasher(self._fd)
         try:
             self._done_bytes = self._state.done.total()
+            self._progress.reset(self._done_bytes)
+            self._progress.set_total(self._state.size)
             self._hasher.advance(self._state.done.prefix_end())
             if not self._complete():
                 await self._download()
             size = self._state.size
             assert size is not None and self._complete()
-            save_partial(request.staging_path, self._state)
+            self._save(force=True)
             sha256 = await self._hasher.finish(size)
         finally:
             await self._hasher.close()
@@ -206,6 +219,10 @@ class _FileTransfer:
         if expected is not None and sha256 != expected.lower():
             raise _ChecksumMismatch(sha256)
         return size, sha256
+
+    @property
+    def kept_bytes(self) -> int:
+        return self._done_bytes
 
     def _complete(self) -> bool:
         size = self._state.size
@@ -225,20 +242,22 @@ class _FileTransfer:
             async with self._budget, contextlib.AsyncExitStack() as stack:
                 first, last = self._first_range()
                 try:
-                    # Always through the source's endpoint: a new run needs a fresh presigned link.
+                    # Always through the source's endpoint: a new run needs a fresh presigned
+                    # link. The client retries 429/5xx here (the source API's rate limits).
                     response = await stack.enter_async_context(
                         self._client.get(self._request.url, headers=_range_header(first, last))
                     )
                     self._url = str(response.url)
-                    if not self._discover(response, first):
+                    if not await self._discover(response, first):
                         return
                     if self._plan is None:
                         await self._stream_single(response, first)
                         return
                 except TRANSPORT_ERRORS as error:
-                    delay = self._failed(_Retryable(f"connection failed ({error})"))
-                except TimeoutError:
-                    delay = self._failed(_Retryable("no answer", stalled=True))
+                    # The client already retried this request under its policy.
+                    raise TransferFailedError(
+                        f"{self._label}: cannot reach {redact_url(self._url)} ({error!r})"
+                    ) from None
                 except _Retryable as failure:
                     delay = self._failed(failure)
                 else:
@@ -251,13 +270,21 @@ class _FileTransfer:
         await self._work()
 
     def _first_range(self) -> tuple[int, int | None]:
-        size = self._state.size
-        if size is None:
+        """What the first request asks for: the first piece of the plan when the size is known
+        (so that it ends where the next connection's piece begins), else everything we lack."""
+        self._plan = None
+        size = self._state.size if self._state.size is not None else self._request.expected_size
+        missing = [] if size is None else self._state.done.missing(size)
+        if not missing:
             return self._state.done.prefix_end(), None
-        start, end = self._state.done.missing(size)[0]
+        self._plan = self._new_plan(missing)
+        start, end = self._plan.next_piece()
         return start, end - 1
 
-    def _discover(self, response: Response, first: int) -> bool:
+    def _new_plan(self, missing: list[tuple[int, int]]) -> SegmentPlan:
+        return SegmentPlan(missing, self._tuning.min_split_bytes, self._budget.connections)
+
+    async def _discover(self, response: Response, first: int) -> bool:
         """Learn size and Range support from the first answer. False: nothing left to fetch."""
         status = response.status
         if status == 416:
@@ -268,12 +295,10 @@ class _FileTransfer:
                 self._state.size = total
                 return False
             raise _StartOver(f"the server's file is {total} bytes; the partial has {first}")
-        self._check_status(response)
-        if "text/html" in response.headers.get("Content-Type", ""):
-            raise NotAModelError(
-                f"{self._label}: {redact_url(self._url)} sent a web page instead of the file",
-                hint="the source probably wants a login or token: check the token and the URL",
-            )
+        if status not in (200, 206):
+            # The source's own answer (login required, gone, rate limited after the client's
+            # retries …): raised as HttpError for the resolver's source to explain.
+            await raise_for_status(response)
         etag = response.headers.get("ETag")
         if status == 206:
             start, total = _content_range(response.headers.get("Content-Range"))
@@ -287,9 +312,11 @@ class _FileTransfer:
         self._check_identity(total, etag)
         self._state.size = total
         self._state.etag = etag
-        if status == 206 and total is not None:
-            missing = self._state.done.missing(total)
-            self._plan = SegmentPlan(missing, self._tuning.min_split_bytes)
+        self._progress.set_total(total)
+        if status != 206 or total is None:
+            self._plan = None  # one stream
+        elif self._plan is None or self._plan.next_piece()[1] > total:
+            self._plan = self._new_plan(self._state.done.missing(total))
         return True
 
     def _check_identity(self, total: int | None, etag: str | None) -> None:
@@ -312,21 +339,18 @@ class _FileTransfer:
         ):
             raise _StartOver("the file's ETag changed since the partial was written")
 
-    def _check_status(self, response: Response) -> None:
+    async def _check_status(self, response: Response) -> None:
         status = response.status
         if status in (200, 206):
             return
-        where = redact_url(str(response.url))
         if status in _RETRY_STATUSES:
             retry_after = response.headers.get("Retry-After", "")
             delay = float(retry_after) if retry_after.isdigit() else None
+            where = redact_url(str(response.url))
             raise _Retryable(
                 f"HTTP {status} from {where}", delay_s=delay, rate_limited=status == 429
             )
-        raise FetchError(
-            f"{self._label}: {where} answered HTTP {status}",
-            hint="check that the model is still available and the token can download it",
-        )
+        await raise_for_status(response)
 
     # --- segments -------------------------------------------------------------------------------
     async def _stream_first(self, response: Response, workers: asyncio.TaskGroup) -> float | None:
@@ -337,6 +361,7 @@ class _FileTransfer:
         assert segment is not None
         remaining = self._state.size - self._state.done.total()
         helpers = min(self._budget.connections, math.ceil(remaining / self._tuning.min_split_bytes))
+        # Helpers take the other pieces, then steal; each waits for a slot of the shared budget.
         for _ in range(helpers - 1):
             workers.create_task(self._work())
         return await self._fetch_into(segment, response)
@@ -364,17 +389,19 @@ class _FileTransfer:
                 await self._stream(response, segment)
         except _Retryable as failure:
             return self._failed(failure)
-        except TRANSPORT_ERRORS as error:
-            return self._failed(_Retryable(f"connection failed ({error})"))
         except TimeoutError:
             return self._failed(_Retryable("no answer", stalled=True))
+        except TRANSPORT_ERRORS as error:
+            return self._failed(_Retryable(f"connection failed ({error!r})"))
         finally:
             self._plan.finish(segment)
         return None
 
     async def _open_range(self, stack: contextlib.AsyncExitStack, segment: Segment) -> Response:
         headers = _range_header(segment.position, segment.end - 1)
-        response = await stack.enter_async_context(self._client.get(self._url, headers=headers))
+        response = await stack.enter_async_context(
+            self._client.get(self._url, headers=headers, retry=_NO_CLIENT_RETRY)
+        )
         if response.status == 403 and self._url != self._request.url:
             # The presigned link expired (storage answers 403): the source's own endpoint hands
             # out a fresh one, and the partial continues with it.
@@ -383,7 +410,7 @@ class _FileTransfer:
                 self._client.get(self._request.url, headers=headers)
             )
             self._url = str(response.url)
-        self._check_status(response)
+        await self._check_status(response)
         if response.status != 206:
             raise _Retryable(f"HTTP {response.status} to a Range request (Range support stopped)")
         start, total = _content_range(response.headers.get("Content-Range"))
@@ -424,6 +451,9 @@ class _FileTransfer:
                     ) from None
                 if not chunk:
                     break
+                if segment.position == 0:
+                    # The classic failure: a login page saved as .safetensors.
+                    check_body_start(chunk, response.headers.get("Content-Type"), self._label)
                 room = segment.end - segment.position
                 if len(chunk) > room:
                     chunk = chunk[:room]
@@ -459,30 +489,36 @@ class _FileTransfer:
         try:
             written = await asyncio.shield(write)
         except OSError as error:
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                part = part_path(self._request.staging_path)
-                free = shutil.disk_usage(part.parent).free
-                raise DiskFullError(
-                    f"{self._label}: disk full writing {part} (the file needs "
-                    f"{self._state.size} bytes, {free} are free there)"
-                ) from None
-            raise FetchError(
-                f"{self._label}: cannot write {part_path(self._request.staging_path)}: {error}",
-                hint="check that the models volume is mounted and writable",
-            ) from None
+            raise self._disk_error(error) from None
         self._state.done.add(offset, offset + written)
         self._done_bytes += written
         self._failures = 0
         assert self._hasher is not None
         self._hasher.advance(self._state.done.prefix_end())
-        self._progress(self._done_bytes, self._state.size)
+        self._progress.advance(written)
         self._save()
 
     def _save(self, *, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._saved_at >= self._tuning.save_every_s:
-            save_partial(self._request.staging_path, self._state)
+            try:
+                save_partial(self._request.staging_path, self._state)
+            except OSError as error:
+                raise self._disk_error(error) from None
             self._saved_at = now
+
+    def _disk_error(self, error: OSError) -> FetchError:
+        part = part_path(self._request.staging_path)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(part.parent).free
+            return DiskFullError(
+                f"{self._label}: disk full writing {part} (the file needs "
+                f"{self._state.size} bytes, {free} are free there)"
+            )
+        return FetchError(
+            f"{self._label}: cannot write {part}: {error}",
+            hint="check that the models volume is mounted and writable",
+        )
 
     def _failed(self, failure: _Retryable) -> float:
         """Count a failure; give up when too many came without progress, else the backoff."""
@@ -546,4 +582,4 @@ def _total_size(header: str | None) -> int | None:
     return int(total) if total.strip().isdigit() else None
 
 
-__all__ = ["ProgressCallback", "Tuning", "fetch_file"]
+__all__ = ["Tuning", "fetch_file"]

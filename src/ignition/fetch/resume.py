@@ -72,6 +72,7 @@ def save_partial(staging_path: Path, state: PartialState) -> None:
 
 
 def discard_partial(staging_path: Path) -> None:
-    for path in (part_path(staging_path), state_path(staging_path)):
+    record = state_path(staging_path)
+    for path in (part_path(staging_path), record, record.with_name(record.name + ".tmp")):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

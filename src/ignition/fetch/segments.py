@@ -1,7 +1,8 @@
 """Range planning: which bytes are done, which are being fetched, and who fetches what next.
 
-A file starts as one segment per missing range. An idle connection first takes a missing range
-whole; when none is left it steals the back half of the segment with the most bytes still to come
+A file starts as one piece per connection (the missing ranges cut into about equal parts, none
+smaller than `min_split_bytes`). An idle connection takes the next piece; when none is left it
+steals the back half of the segment with the most bytes still to come
 (work stealing), so the last seconds of a file keep every connection busy instead of waiting for
 one slow tail. A segment that fails hands its unfetched remainder back as a missing range.
 """
@@ -74,10 +75,16 @@ class Segment:
 
 
 class SegmentPlan:
-    def __init__(self, missing: list[tuple[int, int]], min_split_bytes: int) -> None:
-        self._missing = sorted(missing)
-        self._active: list[Segment] = []
+    def __init__(
+        self, missing: list[tuple[int, int]], min_split_bytes: int, connections: int
+    ) -> None:
         self._min_split = min_split_bytes
+        self._missing = _split(sorted(missing), connections, min_split_bytes)
+        self._active: list[Segment] = []
+
+    def next_piece(self) -> tuple[int, int]:
+        """The range the next `take` hands out when pieces are left."""
+        return self._missing[0]
 
     def take(self) -> Segment | None:
         """The next piece of work for an idle connection, or None when the file needs no more."""
@@ -105,3 +112,27 @@ class SegmentPlan:
     def idle(self) -> bool:
         """Nothing left to hand out and nobody fetching: the file is complete."""
         return not self._missing and not self._active
+
+
+def _split(
+    ranges: list[tuple[int, int]], pieces: int, min_piece_bytes: int
+) -> list[tuple[int, int]]:
+    """Cut `ranges` into about `pieces` parts of similar size, on 64 KiB boundaries.
+
+    Splitting up front rather than by stealing from the first connection means no connection
+    is cut short at the start (each cut wastes what it had in flight).
+    """
+    total = sum(end - start for start, end in ranges)
+    target = max(min_piece_bytes, -(-total // max(pieces, 1)))
+    parts: list[tuple[int, int]] = []
+    for start, end in ranges:
+        count = max(1, round((end - start) / target))
+        step = -(-(end - start) // count)
+        position = start
+        while position < end:
+            cut = min(end, (position + step + 0xFFFF) & ~0xFFFF)
+            if end - cut < min_piece_bytes // 2:
+                cut = end  # no crumbs at the end of a range
+            parts.append((position, cut))
+            position = cut
+    return parts
