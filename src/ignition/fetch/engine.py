@@ -554,11 +554,17 @@ def _root_cause(group: BaseExceptionGroup) -> BaseException:
 
 
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    data = memoryview(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    total = len(data)
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data, offset = data[written:], offset + written
+    """pwritev the chunks at `offset` (no joining copy); loops over short writes."""
+    total = sum(len(c) for c in chunks)
+    pending: list[bytes | memoryview] = list(chunks)
+    while pending:
+        written = os.pwritev(fd, pending, offset)
+        offset += written
+        while pending and written >= len(pending[0]):
+            written -= len(pending[0])
+            pending.pop(0)
+        if pending and written:
+            pending[0] = memoryview(pending[0])[written:]
     return total
 
 
