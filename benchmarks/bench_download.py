@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ SCENARIOS: dict[str, list[int]] = {
     "big": [4000 * MB],
     "smoke": [40 * MB] * 2 + [5 * MB] * 3,
 }
+
+
+# (hub URL, file names, work dir) → the command line that downloads them all into the work dir
+Command = Callable[[str, list[str], Path], list[str | Path]]
 
 
 @dataclass
@@ -78,17 +83,17 @@ def named(sizes: list[int]) -> list[tuple[str, int]]:
 
 
 # --- the tools ---------------------------------------------------------------------------------
-def ignition_command(hf: str, names: list[str], target: Path) -> list[str]:
+def ignition_command(hf: str, names: list[str], target: Path) -> list[str | Path]:
     entries = ",".join(f"{REPO_ID}/{name}:checkpoints" for name in names)
-    return [sys.executable, "-m", "ignition", "download", "--hf", entries, "--models-dir", str(target)]
+    return [sys.executable, "-m", "ignition", "download", "--hf", entries, "--models-dir", target]
 
 
-def aria2c_command(hf: str, names: list[str], target: Path) -> list[str]:
+def aria2c_command(hf: str, names: list[str], target: Path) -> list[str | Path]:
     listing = target / "aria2-input.txt"
     target.mkdir(parents=True, exist_ok=True)
     listing.write_text("".join(f"{hf}/{REPO_ID}/resolve/main/{n}\n  out={n}\n" for n in names))
     return [
-        "aria2c", "-x16", "-s16", "-j8", "-i", str(listing), "-d", str(target / "files"),
+        "aria2c", "-x16", "-s16", "-j8", "-i", listing, "-d", target / "files",
         "--console-log-level=error", "--summary-interval=0", "--download-result=hide",
         "--allow-overwrite=true", "--auto-file-renaming=false",
     ]  # fmt: skip
@@ -104,20 +109,18 @@ with ThreadPoolExecutor(workers) as pool:
 """
 
 
-def hf_command(workers: int) -> object:
-    def command(hf: str, names: list[str], target: Path) -> list[str]:
-        cache = str(target / "hf-cache")
+def hf_command(workers: int) -> Command:
+    def command(hf: str, names: list[str], target: Path) -> list[str | Path]:
+        cache = target / "hf-cache"
         return [sys.executable, "-c", _HF_SCRIPT, str(workers), cache, REPO_ID, *names]
 
     return command
 
 
-def run_tool(command: list[str], env: dict[str, str]) -> Sample:
+def run_tool(command: list[str | Path], env: dict[str, str]) -> Sample:
     """Run one tool to completion; wall time, and CPU and peak RSS of its process tree."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # wait4 gives this child's own rusage (its waited-for descendants included), not the sum
     # over every child this script ever had.
     _, status, usage = os.wait4(process.pid, 0)
@@ -125,7 +128,7 @@ def run_tool(command: list[str], env: dict[str, str]) -> Sample:
     process.returncode = os.waitstatus_to_exitcode(status)
     errors = process.stderr.read().decode() if process.stderr else ""
     if process.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({process.returncode}): {errors[-2000:]}")
+        raise RuntimeError(f"{command[0]!s} failed ({process.returncode}): {errors[-2000:]}")
     return Sample(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
@@ -147,7 +150,7 @@ def main() -> int:
         serve(sizes, per_connection, link)
         return 0
 
-    tools = {
+    tools: dict[str, Command] = {
         "ignition": ignition_command,
         "aria2c": aria2c_command,
         "hf-1": hf_command(1),
@@ -186,7 +189,7 @@ def main() -> int:
                 work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=args.dir))
                 try:
                     run_env = {**env, "HF_HOME": str(work / "hf-home"), "HOME": str(work)}
-                    sample = run_tool(tools[tool](hf, names, work), run_env)  # type: ignore[operator]
+                    sample = run_tool(tools[tool](hf, names, work), run_env)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 samples[tool].append(sample)
@@ -226,7 +229,8 @@ def main() -> int:
         ours, theirs = medians["ignition"], medians["aria2c"]
         print(
             f"ignition / aria2c: time {ours.seconds / theirs.seconds:.2f}×, "
-            f"CPU {ours.cpu_s / theirs.cpu_s:.2f}×, RSS {ours.peak_rss_mb / theirs.peak_rss_mb:.2f}×"
+            f"CPU {ours.cpu_s / theirs.cpu_s:.2f}×, "
+            f"RSS {ours.peak_rss_mb / theirs.peak_rss_mb:.2f}×"
         )
     return 0
 
