@@ -1,10 +1,12 @@
 """Range planning: which bytes are done, which are being fetched, and who fetches what next.
 
-A file starts as one piece per connection (the missing ranges cut into about equal parts, none
-smaller than `min_split_bytes`). An idle connection takes the next piece; when none is left it
-steals the back half of the segment with the most bytes still to come
-(work stealing), so the last seconds of a file keep every connection busy instead of waiting for
-one slow tail. A segment that fails hands its unfetched remainder back as a missing range.
+The missing ranges are cut into pieces taken in file order, so the contiguous prefix (what the
+hasher can digest) grows steadily during the download instead of all at once at its end. Pieces
+are as large as possible (fewer requests) but no larger than a connection's share of the file, so
+small files still spread over every connection. When no piece is left, an idle connection steals
+the back half of the segment with the most bytes still to come (work stealing), so the last
+seconds keep every connection busy instead of waiting for one slow tail. A segment that fails
+hands its unfetched remainder back as a missing range.
 """
 
 from __future__ import annotations
@@ -76,10 +78,18 @@ class Segment:
 
 class SegmentPlan:
     def __init__(
-        self, missing: list[tuple[int, int]], min_split_bytes: int, connections: int
+        self,
+        missing: list[tuple[int, int]],
+        *,
+        connections: int,
+        piece_bytes: int,
+        min_split_bytes: int,
     ) -> None:
         self._min_split = min_split_bytes
-        self._missing = _split(sorted(missing), connections, min_split_bytes)
+        total = sum(end - start for start, end in missing)
+        share = -(-total // max(connections, 1))
+        piece = max(min_split_bytes, min(piece_bytes, share))
+        self._missing = _split(sorted(missing), piece, min_split_bytes)
         self._active: list[Segment] = []
 
     def next_piece(self) -> tuple[int, int]:
@@ -115,22 +125,14 @@ class SegmentPlan:
 
 
 def _split(
-    ranges: list[tuple[int, int]], pieces: int, min_piece_bytes: int
+    ranges: list[tuple[int, int]], piece_bytes: int, min_piece_bytes: int
 ) -> list[tuple[int, int]]:
-    """Cut `ranges` into about `pieces` parts of similar size, on 64 KiB boundaries.
-
-    Splitting up front rather than by stealing from the first connection means no connection
-    is cut short at the start (each cut wastes what it had in flight).
-    """
-    total = sum(end - start for start, end in ranges)
-    target = max(min_piece_bytes, -(-total // max(pieces, 1)))
+    """Cut `ranges` into pieces of about `piece_bytes`, ending on 64 KiB boundaries."""
     parts: list[tuple[int, int]] = []
     for start, end in ranges:
-        count = max(1, round((end - start) / target))
-        step = -(-(end - start) // count)
         position = start
         while position < end:
-            cut = min(end, (position + step + 0xFFFF) & ~0xFFFF)
+            cut = min(end, (position + piece_bytes + 0xFFFF) & ~0xFFFF)
             if end - cut < min_piece_bytes // 2:
                 cut = end  # no crumbs at the end of a range
             parts.append((position, cut))
