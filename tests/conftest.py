@@ -93,7 +93,8 @@ async def client() -> AsyncIterator[HttpClient]:
         return None
 
     retry = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=no_wait)
-    async with HttpClient(connections=4, read_timeout_s=10, retry=retry) as http:
+    # A short read timeout: that is how long a stalled connection takes to be given up.
+    async with HttpClient(connections=4, read_timeout_s=1, retry=retry) as http:
         yield http
 
 
@@ -103,7 +104,6 @@ def tuning() -> Tuning:
     return Tuning(
         buffer_bytes=64 * 1024,
         min_split_bytes=256 * 1024,
-        stall_timeout_s=1.0,
         backoff_s=0.01,
         rate_limit_backoff_s=0.05,
         backoff_max_s=0.2,

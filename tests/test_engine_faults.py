@@ -105,14 +105,15 @@ async def test_a_stalled_connection_is_dropped_and_its_range_fetched_again(
 
 
 async def test_a_server_that_never_sends_gives_up_as_stalled(
-    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
+    storage: FakeStorage, make_request, tuning: Tuning
 ) -> None:
     storage.faults.stall_at = [0] * 50
     request, _ = make_request(noise(MB))
-    quick = Tuning(**{**tuning.__dict__, "stall_timeout_s": 0.2, "max_failures": 2})
+    quick = Tuning(**{**tuning.__dict__, "max_failures": 2})
 
-    with pytest.raises(TransferStalledError, match=r"no bytes for 0\.2 s"):
-        await fetch_file(client, request, NoProgress(), tuning=quick)
+    async with HttpClient(connections=2, read_timeout_s=0.2) as client:
+        with pytest.raises(TransferStalledError, match=r"no bytes for 0\.2 s"):
+            await fetch_file(client, request, NoProgress(), tuning=quick)
 
     assert not request.staging_path.exists()
 

@@ -148,6 +148,11 @@ class HttpClient:
             self._session = None
 
     @property
+    def read_timeout_s(self) -> float:
+        """No byte for this long on a connection is a stall (the engine retries the range)."""
+        return float(self._timeout.sock_read or 0)
+
+    @property
     def connections(self) -> int:
         """How many transfers may stream at once (IGNITION_CONNECTIONS): the fetch budget."""
         return self._connections

@@ -37,6 +37,7 @@ from ignition.errors import (
     TransferFailedError,
     TransferStalledError,
 )
+from ignition.fetch._memory import keep_socket_buffers_in_heap
 from ignition.fetch.budget import ConnectionBudget, budget_for
 from ignition.fetch.hashing import PrefixHasher
 from ignition.fetch.progress import TransferProgress
@@ -69,8 +70,6 @@ class Tuning:
     piece_bytes: int = 16 << 20
     # A steal leaves at least this much on either side: below it a new request is not worth it.
     min_split_bytes: int = 4 << 20
-    # No byte for this long on one connection: drop it and fetch its range again elsewhere.
-    stall_timeout_s: float = 20.0
     # Failures in a row, on one file, without a byte of progress, before giving up.
     max_failures: int = 8
     backoff_s: float = 0.5
@@ -128,6 +127,7 @@ async def fetch_file(
     6. `<staging>.part` is renamed to `request.staging_path` and its state record removed.
     """
     knobs = tuning or Tuning()
+    keep_socket_buffers_in_heap()
     first_mismatch: str | None = None
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         transfer = _FileTransfer(client, request, progress, knobs)
@@ -453,15 +453,17 @@ class _FileTransfer:
         chunks: list[bytes] = []
         buffered = 0
         offset = segment.position
-        stall_s = self._tuning.stall_timeout_s
         try:
             while segment.position < segment.end:
                 try:
-                    async with asyncio.timeout(stall_s):
-                        chunk = await response.content.readany()
+                    chunk = await response.content.readany()
                 except TimeoutError:
+                    # No byte for the client's read timeout: drop this connection, and fetch
+                    # the rest of its range again (on whichever connection is free first).
                     raise _Retryable(
-                        f"no bytes for {stall_s:g} s at byte {segment.position}", stalled=True
+                        f"no bytes for {self._client.read_timeout_s:g} s at byte "
+                        f"{segment.position}",
+                        stalled=True,
                     ) from None
                 except TRANSPORT_ERRORS as error:
                     raise _Retryable(

@@ -24,6 +24,9 @@ class PrefixHasher:
         self._target = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # One read buffer for the file's life: a fresh 1 MiB per catch-up would page-fault
+        # zeroed memory in for every few MB hashed.
+        self._block = bytearray(_BLOCK_BYTES)
 
     def advance(self, prefix_end: int) -> None:
         """Bytes [0, prefix_end) are final: hash up to there in the background."""
@@ -38,8 +41,7 @@ class PrefixHasher:
             await asyncio.to_thread(self._hash_until, self._target)
 
     def _hash_until(self, end: int) -> None:
-        block = bytearray(_BLOCK_BYTES)
-        view = memoryview(block)
+        view = memoryview(self._block)
         while self.hashed < end and not self._stopping:
             wanted = min(_BLOCK_BYTES, end - self.hashed)
             got = os.preadv(self._fd, [view[:wanted]], self.hashed)
