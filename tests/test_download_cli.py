@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import Fakes
@@ -180,6 +181,7 @@ def test_the_process_list_never_shows_a_token(fakes: Fakes) -> None:
                 seen.append(Path(f"/proc/{run.pid}/cmdline").read_bytes())
             except OSError:
                 break
+            time.sleep(0.02)
         out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     assert seen
