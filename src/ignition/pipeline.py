@@ -31,6 +31,7 @@ from ignition.fetch.verify import check_fetched
 from ignition.place.install import (
     VerifiedFiles,
     destination,
+    exclusive,
     install,
     is_in_place,
     staging_path,
@@ -235,8 +236,9 @@ async def _fetch_all(
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
-                await _fetch_and_place(client, settings, item, verified, progress)
-                item.outcome.status = "ok"
+                item.outcome.status = await _fetch_and_place(
+                    client, settings, item, verified, progress
+                )
             except IgnitionError as error:
                 _record_error(item.outcome, error)
             except HttpError as error:
@@ -256,9 +258,13 @@ async def _fetch_and_place(
     item: _Planned,
     verified: VerifiedFiles,
     progress: TransferProgress,
-) -> None:
-    """Fetch into staging → check size, sha256, header → move into place. A checksum mismatch
-    earns one fresh download (a flaky connection or an expired link), then fails."""
+) -> str:
+    """Lock the staging file → fetch into it → check size, sha256, header → move into place.
+
+    Returns "ok", or "skipped" when another process installed the file while we waited for
+    the lock. A checksum mismatch earns one fresh download (a flaky connection or an expired
+    link), then fails.
+    """
     file = item.file
     identity = (
         f"sha256:{file.expected_sha256}"
@@ -273,21 +279,27 @@ async def _fetch_and_place(
         identity=identity,
         label=f"{file.folder}/{file.filename}",
     )
-    for attempt in range(2):
-        fetched = await fetch_file(client, request, progress)
-        try:
-            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-        except FetchError as error:
-            with contextlib.suppress(OSError):
-                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-            if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                continue
-            raise
-        placed = await asyncio.to_thread(install, fetched, item.target)
-        verified.record(placed.path, fetched.sha256)
-        item.outcome.size = fetched.size_bytes
-        item.outcome.sha256 = fetched.sha256
-        return
+    async with exclusive(settings.models_dir, identity):
+        if await asyncio.to_thread(
+            is_in_place, item.target, file.expected_size, file.expected_sha256, verified
+        ):
+            return "skipped"
+        for attempt in range(2):
+            fetched = await fetch_file(client, request, progress)
+            try:
+                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+            except FetchError as error:
+                with contextlib.suppress(OSError):
+                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+                if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                    continue
+                raise
+            placed = await asyncio.to_thread(install, fetched, item.target)
+            verified.record(placed.path, fetched.sha256)
+            item.outcome.size = fetched.size_bytes
+            item.outcome.sha256 = fetched.sha256
+            return "ok"
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:
