@@ -408,3 +408,12 @@ def test_a_gated_repo_listing_fails_at_download_with_the_licence_hint(fakes: Fak
     assert outcome.code == "IGN303"
     assert "accept the license at" in (outcome.error or "")
     assert staging_leftovers(fakes.models_dir) == []
+
+
+def test_an_unreachable_source_fails_its_entries_only(fakes: Fakes) -> None:
+    serve_catalog(fakes, "clip_l")
+    report = provision_now(fakes, civitai="1", hf="clip_l", civitai_endpoint="http://127.0.0.1:9")
+    failed, ok = report.outcomes
+    assert (failed.status, failed.code) == ("failed", "IGN300")
+    assert "cannot reach the source" in (failed.error or "")
+    assert ok.status == "ok"
