@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ignition.errors import DuplicateEntryError, SpecError
+from ignition.place.layout import normalise_folder
 from ignition.records import ModelRef
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.entries import split_entries, split_folder
@@ -54,7 +55,7 @@ def _parse_one(
         )
     body, folder = split_folder(entry)
     try:
-        ref = parse_entry(body, folder)
+        ref = parse_entry(body, None if folder is None else normalise_folder(folder))
     except SpecError as error:
         return error
     first = seen.get(ref.key)
