@@ -1,6 +1,7 @@
 """End to end against the fakes: spec → resolve → fetch → place, in process."""
 
 import asyncio
+import io
 import json
 
 import pytest
@@ -18,7 +19,8 @@ from helpers import (
     staging_leftovers,
 )
 from ignition.pipeline import provision
-from ignition.report import ProvisionReport
+from ignition.progress import FileProgress, RunDisplay
+from ignition.report import ModelOutcome, ProvisionReport
 
 SEED_HF = "flux1-dev,clip_l,t5xxl_fp16,ae"
 
@@ -417,3 +419,30 @@ def test_an_unreachable_source_fails_its_entries_only(fakes: Fakes) -> None:
     assert (failed.status, failed.code) == ("failed", "IGN300")
     assert "cannot reach the source" in (failed.error or "")
     assert ok.status == "ok"
+
+
+def test_model_folders_never_hold_bytes_in_flight(fakes: Fakes) -> None:
+    fakes.civitai.add(1, files=[CivitaiFile(10, "big.safetensors", model_bytes("b", 3_000_000))])
+    seen_while_fetching: list[list[str]] = []
+
+    class Watching(RunDisplay):
+        def transfer(self, outcome: ModelOutcome) -> FileProgress:
+            progress = super().transfer(outcome)
+            original = progress.advance
+
+            def advance(n_bytes: int) -> None:
+                seen_while_fetching.append(files_under(fakes.models_dir))
+                original(n_bytes)
+
+            progress.advance = advance  # type: ignore[method-assign]
+            return progress
+
+    display = Watching(None, stream=io.StringIO(), tty=False)
+    settings = fakes.settings(civitai_models="1")
+    report = asyncio.run(
+        provision(settings, display=display, retry=FAST_RETRY, free_bytes=PLENTY_OF_DISK)
+    )
+    assert report.ok
+    assert len(seen_while_fetching) > 1
+    assert all(listing == [] for listing in seen_while_fetching)
+    assert files_under(fakes.models_dir) == ["checkpoints/big.safetensors"]
