@@ -179,6 +179,9 @@ def main() -> int:
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         }
     )
+    # Linux charges a child with its parent's resident set at exec (ru_maxrss), so an empty
+    # child shows the floor under every RSS below.
+    floor_mb = run_tool(["true"], env).peak_rss_mb
     samples: dict[str, list[Sample]] = {tool: [] for tool in chosen}
     try:
         for round_ in range(max(args.runs, args.hf_runs)):
@@ -207,7 +210,7 @@ def main() -> int:
     print(
         f"\nscenario {args.scenario}: {len(sizes)} files, {total_bytes / MB:,.0f} MB; "
         f"link {args.link_mbps:g} MB/s, {args.per_connection_mbps:g} MB/s per connection; "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; an empty child process shows {floor_mb:.0f} MB peak RSS"
     )
     print(f"{'tool':10} {'runs':>4} {'time s':>8} {'of link':>8} {'CPU s':>7} {'peak RSS MB':>12}")
     medians: dict[str, Sample] = {}

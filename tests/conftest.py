@@ -16,6 +16,14 @@ from ignition.fetch import Tuning
 from ignition.records import FetchRequest
 from ignition.settings import Settings
 
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+# Retries without waiting: every retry path runs, none of them slows the suite down.
+FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
+
 _ENV_THAT_LEAKS_INTO_SETTINGS = (
     "CIVITAI_MODELS", "HUGGINGFACE_MODELS", "CIVITAI_TOKEN", "CIVITAI_API_KEY", "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN", "CIVITAI_ENDPOINT", "HF_ENDPOINT", "IGNITION_MODELS_DIR",
@@ -89,12 +97,8 @@ def storage(fakes: Fakes) -> FakeStorage:
 
 @pytest.fixture
 async def client() -> AsyncIterator[HttpClient]:
-    async def no_wait(_: float) -> None:
-        return None
-
-    retry = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=no_wait)
     # A short read timeout: that is how long a stalled connection takes to be given up.
-    async with HttpClient(connections=4, read_timeout_s=1, retry=retry) as http:
+    async with HttpClient(connections=4, read_timeout_s=1, retry=FAST_RETRY) as http:
         yield http
 
 
@@ -104,9 +108,6 @@ def tuning() -> Tuning:
     return Tuning(
         buffer_bytes=64 * 1024,
         min_split_bytes=256 * 1024,
-        backoff_s=0.01,
-        rate_limit_backoff_s=0.05,
-        backoff_max_s=0.2,
         save_every_s=0.05,
     )
 

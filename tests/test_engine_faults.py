@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from conftest import FAST_RETRY
 from fakes.content import noise
 from fakes.storage import FakeStorage
 from ignition._http import HttpClient, HttpError
@@ -82,7 +83,7 @@ async def test_endless_errors_mid_file_give_up_with_a_clear_error(
     storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
 ) -> None:
     storage.per_connection_bps = 2 * MB
-    storage.faults.statuses, storage.faults.statuses_after = [503] * 1000, 1
+    storage.faults.statuses, storage.faults.after_requests = [503] * 1000, 1
     request, _ = make_request(noise(MB))
 
     with pytest.raises(TransferFailedError, match=r"HTTP 503 .* gave up after \d+ failed requests"):
@@ -111,7 +112,7 @@ async def test_a_server_that_never_sends_gives_up_as_stalled(
     request, _ = make_request(noise(MB))
     quick = Tuning(**{**tuning.__dict__, "max_failures": 2})
 
-    async with HttpClient(connections=2, read_timeout_s=0.2) as client:
+    async with HttpClient(connections=2, read_timeout_s=0.2, retry=FAST_RETRY) as client:
         with pytest.raises(TransferStalledError, match=r"no bytes for 0\.2 s"):
             await fetch_file(client, request, NoProgress(), tuning=quick)
 

@@ -9,6 +9,7 @@ it, and a token must never leak to a CDN.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,10 +26,8 @@ from ignition import __version__
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
 USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
 
-# What a caller may hold and catch without importing the HTTP library itself.
+# What a caller may hold without importing the HTTP library itself.
 Response = aiohttp.ClientResponse
-# Failures of the connection rather than answers from the server: worth retrying elsewhere.
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, ConnectionError, TimeoutError)
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth asking again: rate limits and server-side hiccups. Every other 4xx is the user's to fix
@@ -37,6 +36,17 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_REDIRECTS = 10
 # Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
 _SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
+
+
+# Failures of the network itself (refused, reset, timed out, body cut short), after retries.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def describe_network_error(error: BaseException) -> str:
+    """A network failure as one line, with any URL in it redacted."""
+    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), str(error))
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def host_of(url: str) -> str:
@@ -191,7 +201,7 @@ class HttpClient:
         while True:
             try:
                 response = await self._follow(url, headers, method, stop_at_other_host)
-            except (TimeoutError, aiohttp.ClientConnectionError):
+            except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
                 delay = policy.delay_s(attempt, None)
                 if delay is None:
                     raise

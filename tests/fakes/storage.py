@@ -84,12 +84,14 @@ class PatternBlob:
 class Faults:
     """Switchable misbehaviour. Offsets are absolute positions in the object."""
 
-    # Answer the next requests with these statuses, one each (503, 500, 429 …), no Retry-After,
-    # once `statuses_after` requests went through normally.
+    # `statuses` and `drops` start once this many requests went through unharmed.
+    after_requests: int = 0
+    # Answer the next requests with these statuses, one each (503, 500, 429 …), no Retry-After.
     statuses: list[int] = field(default_factory=list)
-    statuses_after: int = 0
     # Close the connection right after sending the byte before each offset, once per offset.
     cut_at: list[int] = field(default_factory=list)
+    # The next N GETs send their headers, then close the connection without a body byte.
+    drops: int = 0
     # Stop sending (keep the connection open) when reaching each offset, once per offset.
     stall_at: list[int] = field(default_factory=list)
     stall_s: float = 30.0
@@ -198,12 +200,20 @@ class FakeStorage:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
+            if faults.drops > 0 and self._harm_now():
+                faults.drops -= 1
+                assert request.transport is not None
+                request.transport.close()
+                return response
             await self._send(request, response, blob, signature, start, end)
         except ConnectionResetError:
             pass  # the client hung up: it took what it needed, or gave up on a stall
         finally:
             self.active -= 1
         return response
+
+    def _harm_now(self) -> bool:
+        return sum(self.counters.requests.values()) > self.faults.after_requests
 
     def _refusal(self, request: web.Request, blob: Blob | None, signature: str) -> tuple[int, str]:
         faults = self.faults
@@ -212,7 +222,7 @@ class FakeStorage:
             return 400, "<Error><Code>InvalidArgument</Code>Missing x-amz-content-sha256</Error>"
         if blob is None:
             return 404, "<Error><Code>NoSuchKey</Code></Error>"
-        if faults.statuses and sum(self.counters.requests.values()) > faults.statuses_after:
+        if faults.statuses and self._harm_now():
             return faults.statuses.pop(0), "<Error><Code>ServiceUnavailable</Code></Error>"
         limit = faults.expire_after_bytes
         if limit is not None and self._served_by_link.get(signature, 0) >= limit:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from ignition._http import (
-    TRANSPORT_ERRORS,
+    NETWORK_ERRORS,
     HttpClient,
     Response,
     RetryPolicy,
@@ -70,12 +70,9 @@ class Tuning:
     piece_bytes: int = 16 << 20
     # A steal leaves at least this much on either side: below it a new request is not worth it.
     min_split_bytes: int = 4 << 20
-    # Failures in a row, on one file, without a byte of progress, before giving up.
+    # Failures in a row, on one file, without a byte of progress, before giving up. Backoff
+    # between them follows the client's RetryPolicy (1 s doubling to 30 s by default).
     max_failures: int = 8
-    backoff_s: float = 0.5
-    # CivitAI answers 429 without Retry-After: back off from 1 s, up to 30 s.
-    rate_limit_backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
     save_every_s: float = 1.0
 
 
@@ -88,13 +85,11 @@ class _Retryable(Exception):
         *,
         delay_s: float | None = None,
         stalled: bool = False,
-        rate_limited: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delay_s = delay_s
         self.stalled = stalled
-        self.rate_limited = rate_limited
 
 
 class _StartOver(Exception):
@@ -257,7 +252,7 @@ class _FileTransfer:
                     if self._plan is None:
                         await self._stream_single(response, first)
                         return
-                except TRANSPORT_ERRORS as error:
+                except NETWORK_ERRORS as error:
                     # The client already retried this request under its policy.
                     raise TransferFailedError(
                         f"{self._label}: cannot reach {redact_url(self._url)} ({error!r})"
@@ -268,9 +263,9 @@ class _FileTransfer:
                     delay = await self._stream_first(response, workers)
                     break
             if delay:
-                await asyncio.sleep(delay)
+                await self._client.retry.sleep(delay)
         if delay:
-            await asyncio.sleep(delay)
+            await self._client.retry.sleep(delay)
         await self._work()
 
     def _first_range(self) -> tuple[int, int | None]:
@@ -356,9 +351,8 @@ class _FileTransfer:
             retry_after = response.headers.get("Retry-After", "")
             delay = float(retry_after) if retry_after.isdigit() else None
             where = redact_url(str(response.url))
-            raise _Retryable(
-                f"HTTP {status} from {where}", delay_s=delay, rate_limited=status == 429
-            )
+            # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
+            raise _Retryable(f"HTTP {status} from {where}", delay_s=delay)
         await raise_for_status(response)
 
     # --- segments -------------------------------------------------------------------------------
@@ -386,7 +380,7 @@ class _FileTransfer:
                     return
                 delay = await self._fetch_into(segment, None)
             if delay:
-                await asyncio.sleep(delay)
+                await self._client.retry.sleep(delay)
 
     async def _fetch_into(self, segment: Segment, response: Response | None) -> float | None:
         """Fetch one segment (on `response` if already open). Returns a backoff after a failure."""
@@ -400,7 +394,7 @@ class _FileTransfer:
             return self._failed(failure)
         except TimeoutError:
             return self._failed(_Retryable("no answer", stalled=True))
-        except TRANSPORT_ERRORS as error:
+        except NETWORK_ERRORS as error:
             return self._failed(_Retryable(f"connection failed ({error!r})"))
         finally:
             self._plan.finish(segment)
@@ -465,7 +459,7 @@ class _FileTransfer:
                         f"{segment.position}",
                         stalled=True,
                     ) from None
-                except TRANSPORT_ERRORS as error:
+                except NETWORK_ERRORS as error:
                     raise _Retryable(
                         f"connection lost at byte {segment.position} ({type(error).__name__})"
                     ) from None
@@ -552,10 +546,10 @@ class _FileTransfer:
                 f"{self._label}: {failure.reason}; gave up after {self._total_failures} failed "
                 f"requests ({self._done_bytes} bytes kept for the next run)"
             )
+        policy = self._client.retry
         if failure.delay_s is not None:
-            return min(failure.delay_s, tuning.backoff_max_s)
-        base = tuning.rate_limit_backoff_s if failure.rate_limited else tuning.backoff_s
-        return min(base * 2.0 ** (self._failures - 1), tuning.backoff_max_s)
+            return min(failure.delay_s, policy.max_delay_s)
+        return min(policy.first_delay_s * 2.0 ** (self._failures - 1), policy.max_delay_s)
 
 
 def _root_cause(group: BaseExceptionGroup) -> BaseException:
