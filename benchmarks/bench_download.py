@@ -5,7 +5,8 @@ process) serves files generated on the fly from a seed, so several GB need no di
 side. Every tool fetches the same files through the same HF resolve URLs (a 302 to the presigned
 storage host) in the same run, in turns:
 
-    ignition     `ignition download --hf …` (resolve, multi-connection fetch, sha256, place)
+    ignition     `ignition download --hf …` (start-up, resolve, fetch, sha256, place)
+    engine       Ignition's fetch_file alone, all files at once (no CLI start-up or resolve)
     aria2c       `aria2c -x16 -s16 -j8` (verifies nothing)
     hf-1         huggingface_hub.hf_hub_download, one file at a time
     hf-pool3     huggingface_hub.hf_hub_download, three files at a time
@@ -44,8 +45,14 @@ SCENARIOS: dict[str, list[int]] = {
 }
 
 
-# (hub URL, file names, work dir) → the command line that downloads them all into the work dir
-Command = Callable[[str, list[str], Path], list[str | Path]]
+@dataclass
+class Hub:
+    url: str
+    files: dict[str, tuple[int, str]]  # name → (size, sha256)
+
+
+# (the hub, a work dir) → the command line that downloads every file into the work dir
+Command = Callable[[Hub, Path], list[str | Path]]
 
 
 @dataclass
@@ -57,7 +64,7 @@ class Sample:
 
 # --- the hub, in its own process -----------------------------------------------------------------
 def serve(sizes: list[int], per_connection_bps: float, total_bps: float) -> None:
-    """Run the fake HF hub + storage until stdin closes; print their URLs as one JSON line."""
+    """Run the fake HF hub + storage until stdin closes; print its URL and files as JSON."""
     sys.path.insert(0, str(REPO / "tests"))
     from fakes.huggingface import FakeHuggingFace
     from fakes.storage import FakeStorage, PatternBlob
@@ -72,7 +79,8 @@ def serve(sizes: list[int], per_connection_bps: float, total_bps: float) -> None
     hub.add(REPO_ID, dict(files))
     storage.server.start()
     hub.server.start()
-    print(json.dumps({"hf": hub.url}), flush=True)
+    listing = {name: (blob.size, blob.sha256()) for name, blob in files.items()}
+    print(json.dumps({"hf": hub.url, "files": listing}), flush=True)
     sys.stdin.read()
     hub.server.stop()
     storage.server.stop()
@@ -83,15 +91,41 @@ def named(sizes: list[int]) -> list[tuple[str, int]]:
 
 
 # --- the tools ---------------------------------------------------------------------------------
-def ignition_command(hf: str, names: list[str], target: Path) -> list[str | Path]:
-    entries = ",".join(f"{REPO_ID}/{name}:checkpoints" for name in names)
+def ignition_command(hub: Hub, target: Path) -> list[str | Path]:
+    entries = ",".join(f"{REPO_ID}/{name}:checkpoints" for name in hub.files)
     return [sys.executable, "-m", "ignition", "download", "--hf", entries, "--models-dir", target]
 
 
-def aria2c_command(hf: str, names: list[str], target: Path) -> list[str | Path]:
+_ENGINE_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from ignition._http import HttpClient
+from ignition.fetch import fetch_file
+from ignition.fetch.progress import NoProgress
+from ignition.records import FetchRequest
+hub, repo, target, files = sys.argv[1], sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
+requests = [
+    FetchRequest(f"{hub}/{repo}/resolve/main/{name}", target / name, size, sha, sha, name)
+    for name, (size, sha) in files.items()
+]
+async def main():
+    async with HttpClient(connections=16) as client:
+        await asyncio.gather(*(fetch_file(client, r, NoProgress()) for r in requests))
+asyncio.run(main())
+"""
+
+
+def engine_command(hub: Hub, target: Path) -> list[str | Path]:
+    files = json.dumps(hub.files)
+    return [sys.executable, "-c", _ENGINE_SCRIPT, hub.url, REPO_ID, target / "files", files]
+
+
+def aria2c_command(hub: Hub, target: Path) -> list[str | Path]:
     listing = target / "aria2-input.txt"
     target.mkdir(parents=True, exist_ok=True)
-    listing.write_text("".join(f"{hf}/{REPO_ID}/resolve/main/{n}\n  out={n}\n" for n in names))
+    listing.write_text(
+        "".join(f"{hub.url}/{REPO_ID}/resolve/main/{n}\n  out={n}\n" for n in hub.files)
+    )
     return [
         "aria2c", "-x16", "-s16", "-j8", "-i", listing, "-d", target / "files",
         "--console-log-level=error", "--summary-interval=0", "--download-result=hide",
@@ -110,9 +144,9 @@ with ThreadPoolExecutor(workers) as pool:
 
 
 def hf_command(workers: int) -> Command:
-    def command(hf: str, names: list[str], target: Path) -> list[str | Path]:
+    def command(hub: Hub, target: Path) -> list[str | Path]:
         cache = target / "hf-cache"
-        return [sys.executable, "-c", _HF_SCRIPT, str(workers), cache, REPO_ID, *names]
+        return [sys.executable, "-c", _HF_SCRIPT, str(workers), cache, REPO_ID, *hub.files]
 
     return command
 
@@ -138,7 +172,7 @@ def main() -> int:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="mix")
     parser.add_argument("--runs", type=int, default=3, help="runs per tool (median reported)")
     parser.add_argument("--hf-runs", type=int, default=1, help="runs for the slow hf tools")
-    parser.add_argument("--tools", default="ignition,aria2c,hf-1,hf-pool3")
+    parser.add_argument("--tools", default="ignition,engine,aria2c,hf-1,hf-pool3")
     parser.add_argument("--per-connection-mbps", type=float, default=20.0)
     parser.add_argument("--link-mbps", type=float, default=200.0)
     parser.add_argument("--dir", type=Path, default=None, help="where downloads go (temp)")
@@ -152,6 +186,7 @@ def main() -> int:
 
     tools: dict[str, Command] = {
         "ignition": ignition_command,
+        "engine": engine_command,
         "aria2c": aria2c_command,
         "hf-1": hf_command(1),
         "hf-pool3": hf_command(3),
@@ -160,20 +195,20 @@ def main() -> int:
     if "aria2c" in chosen and shutil.which("aria2c") is None:
         print("aria2c not found (apt-get install -y aria2): skipped", file=sys.stderr)
         chosen.remove("aria2c")
-    names = [name for name, _ in named(sizes)]
     total_bytes = sum(sizes)
 
-    hub = subprocess.Popen(
+    hub_process = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--scenario", args.scenario,
          "--per-connection-mbps", str(args.per_connection_mbps),
          "--link-mbps", str(args.link_mbps)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env({}),
     )  # fmt: skip
-    assert hub.stdout is not None and hub.stdin is not None
-    hf = json.loads(hub.stdout.readline())["hf"]
+    assert hub_process.stdout is not None and hub_process.stdin is not None
+    ready = json.loads(hub_process.stdout.readline())
+    served = Hub(ready["hf"], {name: (size, sha) for name, (size, sha) in ready["files"].items()})
     env = _env(
         {
-            "HF_ENDPOINT": hf,
+            "HF_ENDPOINT": served.url,
             "HF_HUB_DISABLE_XET": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
@@ -192,7 +227,7 @@ def main() -> int:
                 work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=args.dir))
                 try:
                     run_env = {**env, "HF_HOME": str(work / "hf-home"), "HOME": str(work)}
-                    sample = run_tool(tools[tool](hf, names, work), run_env)
+                    sample = run_tool(tools[tool](served, work), run_env)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 samples[tool].append(sample)
@@ -204,8 +239,8 @@ def main() -> int:
                     flush=True,
                 )
     finally:
-        hub.stdin.close()
-        hub.wait(timeout=30)
+        hub_process.stdin.close()
+        hub_process.wait(timeout=30)
 
     print(
         f"\nscenario {args.scenario}: {len(sizes)} files, {total_bytes / MB:,.0f} MB; "
@@ -228,13 +263,14 @@ def main() -> int:
             f"{total_bytes / median.seconds / link:>8.2f} {median.cpu_s:>7.2f} "
             f"{median.peak_rss_mb:>12.1f}"
         )
-    if "ignition" in medians and "aria2c" in medians:
-        ours, theirs = medians["ignition"], medians["aria2c"]
-        print(
-            f"ignition / aria2c: time {ours.seconds / theirs.seconds:.2f}×, "
-            f"CPU {ours.cpu_s / theirs.cpu_s:.2f}×, "
-            f"RSS {ours.peak_rss_mb / theirs.peak_rss_mb:.2f}×"
-        )
+    for ours in ("ignition", "engine"):
+        if ours in medians and "aria2c" in medians:
+            mine, theirs = medians[ours], medians["aria2c"]
+            print(
+                f"{ours} / aria2c: time {mine.seconds / theirs.seconds:.2f}×, "
+                f"CPU {mine.cpu_s / theirs.cpu_s:.2f}×, "
+                f"RSS {mine.peak_rss_mb / theirs.peak_rss_mb:.2f}×"
+            )
     return 0
 
 
