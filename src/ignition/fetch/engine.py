@@ -57,6 +57,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Ranged requests to storage are retried here, not in the client: the engine knows which bytes
 # are still missing and gives its connection slot to others while it backs off.
 _NO_CLIENT_RETRY = RetryPolicy(attempts=1)
+# Whole-file attempts: a bad sha256 earns one refetch, a changed source up to two restarts.
 _MAX_ATTEMPTS = 3
 
 
@@ -357,7 +358,7 @@ class _FileTransfer:
 
     # --- segments -------------------------------------------------------------------------------
     async def _stream_first(self, response: Response, workers: asyncio.TaskGroup) -> float | None:
-        """Stream the first answer as the first segment, with helpers stealing from it."""
+        """Stream the first answer as the first piece while helpers take the next ones."""
         plan = self._plan
         assert plan is not None and self._state.size is not None
         segment = plan.take()
