@@ -59,6 +59,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NO_CLIENT_RETRY = RetryPolicy(attempts=1)
 # Whole-file attempts: a bad sha256 earns one refetch, a changed source up to two restarts.
 _MAX_ATTEMPTS = 3
+_MIN_SAVE_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class _FileTransfer:
         self._failures = 0
         self._total_failures = 0
         self._saved_at = 0.0
+        self._saved_bytes = 0
         self._writes: set[asyncio.Future[int]] = set()
         self._renewing = asyncio.Lock()
 
@@ -514,13 +516,20 @@ class _FileTransfer:
         self._save()
 
     def _save(self, *, force: bool = False) -> None:
+        """Record the done ranges every `save_every_s`, and every 2% of the file, so that a
+        killed run costs its successor at most a few percent of the file."""
         now = time.monotonic()
-        if force or now - self._saved_at >= self._tuning.save_every_s:
+        unsaved = self._done_bytes - self._saved_bytes
+        if (
+            force
+            or now - self._saved_at >= self._tuning.save_every_s
+            or unsaved >= max((self._state.size or 0) // 50, _MIN_SAVE_BYTES)
+        ):
             try:
                 save_partial(self._request.staging_path, self._state)
             except OSError as error:
                 raise self._disk_error(error) from None
-            self._saved_at = now
+            self._saved_at, self._saved_bytes = now, self._done_bytes
 
     def _disk_error(self, error: OSError) -> FetchError:
         part = part_path(self._request.staging_path)
