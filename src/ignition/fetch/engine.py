@@ -217,6 +217,10 @@ class _FileTransfer:
             await self._hasher.close()
             await asyncio.gather(*self._writes, return_exceptions=True)
             os.close(self._fd)
+            if self._done_bytes:
+                # Stopped (pod stop, Ctrl-C, a failure): the next run resumes from here.
+                with contextlib.suppress(OSError):
+                    save_partial(request.staging_path, self._state)
         expected = request.expected_sha256
         if expected is not None and sha256 != expected.lower():
             raise _ChecksumMismatch(sha256)
