@@ -1,0 +1,159 @@
+"""Read a ComfyUI workflow and list every model file its nodes need.
+
+Two formats exist. The UI format (what "Save" writes and what the official templates ship) has
+`nodes[]`, and since the 2025 frontend each loader node may carry
+`properties.models: [{name, url, directory}]`; subgraphs keep their inner nodes under
+`definitions.subgraphs[].nodes[]`. The API format ("Save (API)") is a mapping of node id to
+`{class_type, inputs}` and never carries URLs.
+
+Loader widgets name files without saying where to get them; those are reported with no source so
+the caller can match them against the catalog or list them as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ignition.errors import SpecError
+
+# Core loader nodes: the widgets (in widget order, which is also their API input name order)
+# that name a model file, and the folder ComfyUI looks the file up in.
+_LOADER_WIDGETS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "CheckpointLoaderSimple": (("ckpt_name", "checkpoints"),),
+    "CheckpointLoader": (("config_name", "configs"), ("ckpt_name", "checkpoints")),
+    "ImageOnlyCheckpointLoader": (("ckpt_name", "checkpoints"),),
+    "unCLIPCheckpointLoader": (("ckpt_name", "checkpoints"),),
+    "VAELoader": (("vae_name", "vae"),),
+    "LoraLoader": (("lora_name", "loras"),),
+    "LoraLoaderModelOnly": (("lora_name", "loras"),),
+    "UNETLoader": (("unet_name", "diffusion_models"),),
+    "CLIPLoader": (("clip_name", "text_encoders"),),
+    "DualCLIPLoader": (("clip_name1", "text_encoders"), ("clip_name2", "text_encoders")),
+    "TripleCLIPLoader": (
+        ("clip_name1", "text_encoders"),
+        ("clip_name2", "text_encoders"),
+        ("clip_name3", "text_encoders"),
+    ),
+    "QuadrupleCLIPLoader": (
+        ("clip_name1", "text_encoders"),
+        ("clip_name2", "text_encoders"),
+        ("clip_name3", "text_encoders"),
+        ("clip_name4", "text_encoders"),
+    ),
+    "CLIPVisionLoader": (("clip_name", "clip_vision"),),
+    "ControlNetLoader": (("control_net_name", "controlnet"),),
+    "DiffControlNetLoader": (("control_net_name", "controlnet"),),
+    "StyleModelLoader": (("style_model_name", "style_models"),),
+    "UpscaleModelLoader": (("model_name", "upscale_models"),),
+    "LatentUpscaleModelLoader": (("model_name", "latent_upscale_models"),),
+    "HypernetworkLoader": (("hypernetwork_name", "hypernetworks"),),
+    "GLIGENLoader": (("gligen_name", "gligen"),),
+    "PhotoMakerLoader": (("photomaker_model_name", "photomaker"),),
+    "ModelPatchLoader": (("name", "model_patches"),),
+    "AudioEncoderLoader": (("audio_encoder_name", "audio_encoders"),),
+}
+
+
+@dataclass(frozen=True)
+class WorkflowModel:
+    """One model file a workflow needs."""
+
+    name: str  # the filename the loader node will look for (may contain a sub-folder)
+    directory: str  # the ComfyUI folder it must be in
+    url: str | None  # where to get it, when the workflow says
+    node: str  # node type that needs it, for messages
+
+
+def read_workflow(text: str, *, origin: str) -> list[WorkflowModel]:
+    """Every model the workflow in `text` needs, deduplicated, URL-carrying entries first.
+
+    `origin` (a path or URL) names the workflow in error messages.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SpecError(
+            f"workflow {origin} is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno}",
+            hint="export the workflow again from ComfyUI (Workflow → Export)",
+        ) from error
+    if not isinstance(document, dict):
+        raise SpecError(
+            f"workflow {origin} is not a ComfyUI workflow (top level is not an object)",
+            hint="pass a workflow saved from ComfyUI (UI or API format)",
+        )
+    if "nodes" in document:
+        found = list(_from_ui_format(document, origin))
+    elif document and all(_is_api_node(node) for node in document.values()):
+        found = list(_from_api_format(document))
+    else:
+        raise SpecError(
+            f"workflow {origin} has neither `nodes` (UI format) nor `class_type` entries "
+            "(API format)",
+            hint="pass a workflow saved from ComfyUI (UI or API format)",
+        )
+    return _dedupe(found)
+
+
+def _from_ui_format(document: Mapping[str, Any], origin: str) -> Iterator[WorkflowModel]:
+    nodes = document.get("nodes")
+    if not isinstance(nodes, list):
+        raise SpecError(f"workflow {origin}: `nodes` is not a list")
+    all_nodes: list[Any] = list(nodes)
+    definitions = document.get("definitions")
+    if isinstance(definitions, dict):
+        for subgraph in definitions.get("subgraphs") or []:
+            if isinstance(subgraph, dict) and isinstance(subgraph.get("nodes"), list):
+                all_nodes.extend(subgraph["nodes"])
+    for node in all_nodes:
+        if not isinstance(node, dict):
+            continue
+        node_type = str(node.get("type", "?"))
+        properties = node.get("properties")
+        declared = properties.get("models") if isinstance(properties, dict) else None
+        for entry in declared if isinstance(declared, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                url = entry.get("url")
+                directory = entry.get("directory")
+                yield WorkflowModel(
+                    name=entry["name"],
+                    directory=directory if isinstance(directory, str) else "",
+                    url=url if isinstance(url, str) and url else None,
+                    node=node_type,
+                )
+        widgets = node.get("widgets_values")
+        if isinstance(widgets, list):
+            # Loaders have more widgets than file names (strengths, dtypes): zip stops early.
+            file_widgets = _LOADER_WIDGETS.get(node_type, ())
+            for (_input, folder), value in zip(file_widgets, widgets, strict=False):
+                if isinstance(value, str) and value:
+                    yield WorkflowModel(name=value, directory=folder, url=None, node=node_type)
+
+
+def _is_api_node(node: object) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("class_type"), str)
+
+
+def _from_api_format(document: Mapping[str, Any]) -> Iterator[WorkflowModel]:
+    for node in document.values():
+        node_type = node["class_type"]
+        inputs = node.get("inputs")
+        if not isinstance(inputs, dict):
+            continue
+        for input_name, folder in _LOADER_WIDGETS.get(node_type, ()):
+            value = inputs.get(input_name)
+            if isinstance(value, str) and value:
+                yield WorkflowModel(name=value, directory=folder, url=None, node=node_type)
+
+
+def _dedupe(models: Iterable[WorkflowModel]) -> list[WorkflowModel]:
+    """One entry per (folder, name); an entry with a URL beats a bare widget value."""
+    chosen: dict[tuple[str, str], WorkflowModel] = {}
+    for model in models:
+        key = (model.directory, model.name)
+        if key not in chosen or (chosen[key].url is None and model.url is not None):
+            chosen[key] = model
+    return sorted(chosen.values(), key=lambda m: (m.url is None, m.directory, m.name))
