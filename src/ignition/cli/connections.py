@@ -1,4 +1,4 @@
-"""`ignition connections`: the connection log as a table: remote, process, first/last seen, count."""
+"""`ignition connections`: the connection log as a table (remote, process, seen, count)."""
 
 from __future__ import annotations
 

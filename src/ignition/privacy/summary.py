@@ -20,7 +20,7 @@ def summarize(lines: Iterable[str]) -> list[ConnectionSummary]:
     """Rows ordered by first sighting; lines that are not monitor records are skipped."""
     rows: dict[tuple[str, str], ConnectionSummary] = {}
     for line in lines:
-        fields = line.split(maxsplit=5)
+        fields = line.strip().split(maxsplit=5)
         if len(fields) != 6 or not fields[3].startswith("local:"):
             continue
         stamp, _protocol, remote, _local, _pid, process = fields
