@@ -3,12 +3,12 @@ import logging.handlers
 from pathlib import Path
 
 import pytest
-from unprivileged import reachable_dir, run_unprivileged
 
 from ignition import privacy
 from ignition.privacy.hosts import BEGIN_MARKER, END_MARKER, load_blocklist, write_block
 from ignition.privacy.optout import optout_env
 from ignition.settings import load_settings
+from unprivileged import reachable_dir, run_unprivileged
 
 # Docker's own lines, a comment, CRLF, trailing blanks, no final newline: all must survive as is.
 ORIGINAL = (
