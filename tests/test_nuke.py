@@ -1,4 +1,5 @@
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,21 @@ def test_the_cli_refuses_without_yes_when_it_cannot_ask(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--yes" in result.stderr
     assert existing(tmp_path, DELETED) == DELETED
+
+
+@pytest.mark.parametrize(("answer", "code"), [("n", 1), ("y", 0)])
+def test_at_a_terminal_the_cli_asks_first(tmp_path: Path, answer: str, code: int) -> None:
+    build(tmp_path)
+    primary, secondary = pty.openpty()
+    try:
+        os.write(primary, f"{answer}\n".encode())
+        result = cli(tmp_path, sys.executable, "-m", "ignition", "nuke", stdin=secondary)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert result.returncode == code, result.stderr
+    assert "Delete all of this? [y/N]" in result.stdout
+    assert existing(tmp_path, DELETED) == ([] if answer == "y" else DELETED)
 
 
 def test_the_cli_with_yes_deletes_and_says_how_much(tmp_path: Path) -> None:

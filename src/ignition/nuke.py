@@ -157,6 +157,32 @@ def nuke(settings: Settings) -> NukeReport:
     return wiper.report
 
 
+def describe(report: NukeReport) -> list[str]:
+    """The report as lines for a terminal or the startup log; the last line is the verdict."""
+    lines = [
+        f"  {root.path}: {root.files} files, {root.folders} folders, {_size(root.size_bytes)}"
+        for root in report.roots
+        if root.files or root.folders
+    ]
+    lines += [f"  kept {path} ({reason})" for path, reason in report.kept]
+    lines += [f"  could not delete {path}: {why}" for path, why in report.failures]
+    total = f"{report.files} files and {report.folders} folders ({_size(report.size_bytes)})"
+    if report.failures:
+        lines.append(f"⚠️  Deleted {total}; {len(report.failures)} could not be deleted.")
+    else:
+        lines.append(f"✅ Nuclear cleanup complete: deleted {total}.")
+    return lines
+
+
+def _size(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
 class _Wiper:
     def __init__(self, protected: dict[Path, str]) -> None:
         self.protected = protected

@@ -37,33 +37,12 @@ def run(args: argparse.Namespace) -> int:
         print("This deletes, for good:")
         for root in planned:
             print(f"  {root.path}{'/*' if root.contents_only else ''}")
+        if settings.persistent_store is not None:
+            print(f"Kept: {settings.persistent_store} (PERSISTENT_STORAGE)")
         if input("Delete all of this? [y/N] ").strip().lower() not in {"y", "yes"}:
             print("Nothing deleted.")
             return 1
     print("💣 NUKE: deleting user data and models …")
     report = nuke.nuke(settings)
-    for result in report.roots:
-        if result.files or result.folders:
-            print(
-                f"  {result.path}: {result.files} files, {result.folders} folders, "
-                f"{_size(result.size_bytes)}"
-            )
-    for path, reason in report.kept:
-        print(f"  kept {path} ({reason})")
-    for path, why in report.failures:
-        print(f"  could not delete {path}: {why}", file=sys.stderr)
-    summary = f"{report.files} files and {report.folders} folders ({_size(report.size_bytes)})"
-    if report.failures:
-        print(f"⚠️  Deleted {summary}; {len(report.failures)} could not be deleted (listed above).")
-        return 1
-    print(f"✅ Nuclear cleanup complete: deleted {summary}.")
-    return 0
-
-
-def _size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
+    print("\n".join(nuke.describe(report)))
+    return 1 if report.failures else 0

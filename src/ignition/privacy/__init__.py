@@ -12,11 +12,15 @@ The runtime calls `apply(settings)` before any download and runs
 
 from __future__ import annotations
 
+import logging
+
 from ignition.privacy.hosts import load_blocklist, write_block
 from ignition.privacy.optout import optout_env
 from ignition.settings import Settings
 
 __all__ = ["apply"]
+
+_log = logging.getLogger(__name__)
 
 
 def apply(settings: Settings) -> dict[str, str]:
@@ -27,5 +31,7 @@ def apply(settings: Settings) -> dict[str, str]:
     """
     if not settings.privacy_mode:
         return {}
-    write_block(settings.hosts_file, load_blocklist())
+    domains = load_blocklist()
+    if write_block(settings.hosts_file, domains):
+        _log.info("privacy: %d telemetry hosts blocked in %s", len(domains), settings.hosts_file)
     return optout_env()
