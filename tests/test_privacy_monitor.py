@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ignition.cli import main
 from ignition.privacy import monitor
 from ignition.privacy.monitor import ConnectionRecord, is_public, sample
 from ignition.privacy.summary import summarize, summarize_file
@@ -131,3 +132,21 @@ async def test_monitor_forever_does_nothing_when_privacy_is_off(tmp_path: Path) 
     settings = load_settings(connections_log=log, monitor_interval_s=0.01, privacy_mode=False)
     await asyncio.wait_for(monitor.monitor_forever(settings, include_private=True), timeout=5)
     assert not log.exists()
+
+
+def test_ignition_connections_prints_the_summary_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "connections.log"
+    log.write_text(
+        "2026-01-02T03:00:00Z tcp 203.0.113.7:443 local:50000 pid:42 python3\n"
+        "2026-01-02T03:02:00Z tcp 203.0.113.7:443 local:50001 pid:42 python3\n"
+    )
+    monkeypatch.setenv("IGNITION_CONNECTIONS_LOG", str(log))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["connections"]) == 0
+    out = capsys.readouterr().out
+    assert "Remote" in out and "First seen" in out
+    row = next(line for line in out.splitlines() if "203.0.113.7:443" in line)
+    assert "python3" in row and "2026-01-02T03:00:00Z" in row and "2026-01-02T03:02:00Z" in row
+    assert row.rstrip(" │|").endswith("2")

@@ -117,7 +117,7 @@ def protected_paths(settings: Settings) -> dict[Path, str]:
 def check(settings: Settings) -> list[Root]:
     """The roots to wipe; raises ConfigError when the settings make a wipe unsafe."""
     workspace = settings.workspace
-    if not str(workspace) or not workspace.is_absolute():
+    if not workspace.is_absolute():  # an empty WORKSPACE arrives as "."
         raise ConfigError(
             f"WORKSPACE is {str(workspace)!r}: refusing to nuke without an absolute workspace",
             hint="set WORKSPACE to the workspace folder (default /workspace)",
@@ -133,7 +133,8 @@ def check(settings: Settings) -> list[Root]:
     real_home = Path(os.path.realpath(settings.home))
     planned = roots(settings)
     for root in planned:
-        real = Path(os.path.realpath(root.path))
+        # Resolved the way the wipe walks: the base followed, the parts below it never.
+        real = Path(os.path.realpath(root.base)).joinpath(*root.parts)
         if (
             real == Path("/")
             or real_workspace.is_relative_to(real)
