@@ -66,6 +66,16 @@ def test_a_changed_list_replaces_the_block_and_lines_added_later_survive(hosts: 
     )
 
 
+def test_a_block_that_lost_its_end_marker_never_swallows_the_lines_after_it(hosts: Path) -> None:
+    write_block(hosts, ["old.example.com"])
+    damaged = hosts.read_bytes().replace(END_MARKER.encode() + b"\n", b"10.0.0.9 mine\n")
+    hosts.write_bytes(damaged)
+    write_block(hosts, ["new.example.com"])
+    text = hosts.read_bytes()
+    assert text.startswith(ORIGINAL + b"\n10.0.0.9 mine\n" + BEGIN_MARKER.encode())
+    assert b"old.example.com" not in text
+
+
 def test_a_missing_hosts_file_gives_one_warning_and_is_not_created(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

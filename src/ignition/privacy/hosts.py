@@ -87,16 +87,24 @@ def write_block(hosts_file: Path, domains: Sequence[str]) -> bool:
 
 
 def _without_block(content: bytes) -> bytes:
-    """`content` minus the lines from BEGIN_MARKER to END_MARKER, both included."""
+    """`content` minus our block: the begin marker, our entry lines, the end marker.
+
+    A block whose end marker someone deleted ends at its first line that is not ours, so a line
+    added after it is never lost.
+    """
     begin, end = BEGIN_MARKER.encode(), END_MARKER.encode()
     kept: list[bytes] = []
     inside = False
     for line in content.splitlines(keepends=True):
         stripped = line.rstrip(b"\r\n")
-        if not inside and stripped == begin:
-            inside = True
-        elif inside and stripped == end:
+        if not inside:
+            if stripped == begin:
+                inside = True
+            else:
+                kept.append(line)
+        elif stripped == end:
             inside = False
-        elif not inside:
+        elif not stripped.startswith((b"0.0.0.0 ", b":: ")):
+            inside = False
             kept.append(line)
     return b"".join(kept)
