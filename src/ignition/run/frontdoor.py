@@ -9,7 +9,9 @@ secrets Caddy sees is one root-only file in the run dir, never argv, never ~/.co
 Accepted, first match wins: the session cookie; `Authorization: Bearer <token>`; `?token=<token>`
 (a browser navigation gets the cookie and a 302 to the same URL without the token; an API client is
 just served); HTTP Basic as `admin`. Anything else is a bare 401 — never a redirect to an HTML
-login, which is what breaks API and websocket clients behind other proxies.
+login, which is what breaks API and websocket clients behind other proxies. Refused with 403 before
+any of that: an Origin other than the request's own, and another site's subresource request riding
+on the cookie or cached Basic credentials (runpod.net pods are all "same-site" to each other).
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ _BCRYPT_MAX_BYTES = 72
 # quoting anywhere, so `;`, quotes and CR/LF injection are impossible by construction.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{24,}")
 _SESSION_CONTEXT = b"ignition comfyui session v1\0"
+_UPSTREAM_DOWN = (
+    "ComfyUI is not answering: it is starting or restarting. This page works again once it is "
+    "up; `ignition status` and the start-up log say more.\n"
+)
+# Fetch Metadata: a request another site's page made without the user navigating here.
+_OTHER_SITE_SUBRESOURCE: dict[str, Any] = {
+    "header": {"Sec-Fetch-Site": ["same-site", "cross-site"]},
+    "not": [{"header": {"Sec-Fetch-Mode": ["navigate"]}}],
+}
 
 
 @dataclass(frozen=True)
@@ -222,16 +233,15 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                     )
                 }
             ],
-            "handle": [
-                {
-                    "handler": "static_response",
-                    "status_code": 403,
-                    "body": "Cross-origin request refused by Ignition's ComfyUI front door.\n",
-                }
-            ],
+            "handle": [_refuse("Cross-origin request refused by Ignition's ComfyUI front door.")],
         },
         {
-            "match": [{"expression": f"{{http.request.cookie.{COOKIE_NAME}}} == '{door.session}'"}],
+            "match": [
+                {
+                    "expression": f"{{http.request.cookie.{COOKIE_NAME}}} == '{door.session}'",
+                    "not": [_OTHER_SITE_SUBRESOURCE],
+                }
+            ],
             "handle": [proxy],
         },
         {
@@ -263,6 +273,14 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
         },
         {"match": [has_token], "handle": [strip_token, proxy]},
         {
+            # Browsers attach the cookie and cached Basic credentials to an <img>/<script> that
+            # another pod's page points here (same-site, so SameSite=Lax allows it), and such
+            # requests carry no Origin. Only navigations may arrive from another site on
+            # ambient credentials; embedding from elsewhere needs the token.
+            "match": [_OTHER_SITE_SUBRESOURCE],
+            "handle": [_refuse("Cross-site request refused by Ignition's ComfyUI front door.")],
+        },
+        {
             # The authentication handler answers 401 before the cookie handler runs: the cookie
             # is never sent to someone who failed (a `handle` block in a Caddyfile would sort the
             # header directive first and leak it on the 401).
@@ -291,9 +309,9 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
         "logging": {
             "logs": {
                 "default": {
-                    # Error entries (a 502 while ComfyUI restarts) carry the request URI: no
-                    # token may reach the log, in ?token= or wherever a client put it. Caddy
-                    # already redacts the Cookie and Authorization headers.
+                    # Error entries carry the request URI (Caddy 2.6 logs unhandled 5xx; the
+                    # 502 below is handled): no token may reach the log, in ?token= or wherever
+                    # a client put it. Caddy itself redacts Cookie and Authorization headers.
                     "encoder": {
                         "format": "filter",
                         "wrap": {"format": "json"},
@@ -310,6 +328,8 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
         },
         "apps": {
             "http": {
+                # On SIGTERM, wait this long for requests in flight (RunPod kills after ~10 s).
+                "grace_period": "2s",
                 "servers": {
                     "comfyui": {
                         "listen": [door.listen],
@@ -317,8 +337,23 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                         # TLS ends at RunPod's proxy; Caddy must not try to get certificates.
                         "automatic_https": {"disable": True},
                         "routes": routes,
+                        # Caddy's own 502 is an empty page; say what is going on instead.
+                        "errors": {
+                            "routes": [
+                                {
+                                    "match": [{"expression": "{http.error.status_code} == 502"}],
+                                    "handle": [
+                                        {
+                                            "handler": "static_response",
+                                            "status_code": 502,
+                                            "body": _UPSTREAM_DOWN,
+                                        }
+                                    ],
+                                }
+                            ]
+                        },
                     }
-                }
+                },
             }
         },
     }
@@ -344,6 +379,10 @@ def _set_cookie(door: _Door) -> dict[str, Any]:
             {"match": [{"not": [https]}], "handle": [_header("Set-Cookie", base)]},
         ],
     }
+
+
+def _refuse(reason: str) -> dict[str, Any]:
+    return {"handler": "static_response", "status_code": 403, "body": reason + "\n"}
 
 
 def _header(name: str, value: str) -> dict[str, Any]:
