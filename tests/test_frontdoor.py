@@ -120,6 +120,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         comfyui_port=_free_port(),
         comfyui_internal_port=_free_port(),
         comfyui_auth=True,
+        runpod_pod_id="testpod",
     )
     host, upstream_port = frontdoor.comfyui_bind(settings)
     upstream = _start_standin(host, upstream_port)
@@ -344,6 +345,11 @@ async def test_own_origin_is_accepted_in_http_and_https_form(door: Door) -> None
         )
         assert status == 200
         assert json.loads(body)["host"] == pod_host
+    # Whatever Host RunPod's proxy sends, the pod's own public URL is its own origin.
+    public = frontdoor.comfyui_public_url(door.settings)
+    assert public == f"https://testpod-{door.settings.comfyui_port}.proxy.runpod.net"
+    status, _, _ = await _get(door.url + "/_request", {**door.cookie(), "Origin": public})
+    assert status == 200
 
 
 def test_comfyui_listens_on_loopback_only(door: Door) -> None:
@@ -399,7 +405,7 @@ def test_access_lines_from_scripts_really_work(door: Door) -> None:
     env = {**os.environ, "COMFYUI_API_TOKEN": door.token}
     command = python_line.strip().replace("python3", sys.executable, 1)
     result = subprocess.run(
-        ["bash", "-c", command.replace("localhost", "127.0.0.1")],
+        ["bash", "-c", command.replace(frontdoor.comfyui_public_url(door.settings), door.url)],
         env=env,
         capture_output=True,
         text=True,

@@ -69,6 +69,7 @@ class _Door:
     token: str
     session: str  # the cookie's value
     password_hash: str
+    public_origin: str | None  # the pod's proxy URL, whatever Host RunPod's proxy sends
 
 
 def internal_port(settings: Settings) -> int:
@@ -107,6 +108,12 @@ def comfyui_public_url(settings: Settings) -> str:
     return f"http://localhost:{settings.comfyui_port}"
 
 
+def _pod_origin(settings: Settings) -> str | None:
+    pod = settings.runpod_pod_id or ""
+    # RunPod's ids are alphanumeric; anything else is not a pod id and stays out of the config.
+    return comfyui_public_url(settings) if re.fullmatch(r"[A-Za-z0-9]+", pod) else None
+
+
 def frontdoor_dir(settings: Settings) -> Path:
     """Caddy's config, HOME and storage: root-only, under the run dir, nothing in the real HOME."""
     return settings.run_dir / "frontdoor"
@@ -142,6 +149,7 @@ def frontdoor_service(
         token=token,
         session=session_value(token, password),
         password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode(),
+        public_origin=_pod_origin(settings),
     )
     root = frontdoor_dir(settings)
     home = root / "home"
@@ -217,6 +225,9 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
         ],
     }
     has_token = {"query": {"token": [door.token]}}
+    own_origins = ["'http://' + {http.request.hostport}", "'https://' + {http.request.hostport}"]
+    if door.public_origin:
+        own_origins.append(f"'{door.public_origin}'")
     routes: list[dict[str, Any]] = [
         {
             # runpod.net is not on the Public Suffix List: every pod's page is "same-site" with
@@ -227,9 +238,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                 {
                     "expression": (
                         "{http.request.header.Origin} != '' && "
-                        "!({http.request.header.Origin} in "
-                        "['http://' + {http.request.hostport}, "
-                        "'https://' + {http.request.hostport}])"
+                        f"!({{http.request.header.Origin}} in [{', '.join(own_origins)}])"
                     )
                 }
             ],
