@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from ignition import credentials
 from ignition.run import frontdoor
@@ -135,6 +136,8 @@ def main() -> None:
                 "  through Caddy, cookie",
                 timings_ms(settings.comfyui_port, "/system_stats", {"Cookie": cookie}, n),
             )
+            rss_mib = psutil.Process(caddy.pid).memory_info().rss / 2**20
+            print(f"{'caddy resident memory after the runs':<38} {rss_mib:8.1f} MiB")
             url = f"http://127.0.0.1:{settings.comfyui_port}"
             seconds = asyncio.run(shutdown_with_open_websocket_s(url, token, caddy))
             report("SIGTERM to exit, websocket open", seconds * 1000)

@@ -14,9 +14,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -57,7 +58,7 @@ def _start_standin(host: str, port: int) -> subprocess.Popen[str]:
     return process
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(process: subprocess.Popen[Any]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -147,13 +148,13 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
             log=log,
         )
     finally:
-        _stop(caddy)  # type: ignore[arg-type]
+        _stop(caddy)
         _stop(upstream)
 
 
 async def _get(
     url: str, headers: dict[str, str] | None = None
-) -> tuple[int, aiohttp.typedefs.LooseHeaders, bytes]:
+) -> tuple[int, Mapping[str, str], bytes]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(url, headers=headers or {}, allow_redirects=False) as response,
