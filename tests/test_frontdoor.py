@@ -124,32 +124,33 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         runpod_pod_id="testpod",
     )
     host, upstream_port = frontdoor.comfyui_bind(settings)
-    upstream = _start_standin(host, upstream_port)
     spec = frontdoor.frontdoor_service(settings, listen_host="127.0.0.1")
     assert spec is not None and spec.ready_url is not None
+    upstream = _start_standin(host, upstream_port)
     log = root / "caddy.log"
     with log.open("wb") as sink:
         caddy = subprocess.Popen(
             spec.argv, env={**os.environ, **spec.env}, cwd=spec.cwd, stdout=sink, stderr=sink
         )
+    token = credentials.comfyui_api_token(settings).value
+    password = credentials.comfyui_password(settings).value
+    door = Door(
+        settings=settings,
+        url=f"http://127.0.0.1:{settings.comfyui_port}",
+        token=token,
+        password=password,
+        session=frontdoor.session_value(token, password),
+        upstream_port=upstream_port,
+        upstream=upstream,
+        caddy=caddy,
+        log=log,
+    )
     try:
         _wait_until_answers(spec.ready_url)
-        token = credentials.comfyui_api_token(settings).value
-        password = credentials.comfyui_password(settings).value
-        yield Door(
-            settings=settings,
-            url=f"http://127.0.0.1:{settings.comfyui_port}",
-            token=token,
-            password=password,
-            session=frontdoor.session_value(token, password),
-            upstream_port=upstream_port,
-            upstream=upstream,
-            caddy=caddy,
-            log=log,
-        )
+        yield door
     finally:
-        _stop(caddy)
-        _stop(upstream)
+        _stop(door.caddy)
+        _stop(door.upstream)  # a test restarts it: stop the current one
 
 
 async def _get(
