@@ -16,7 +16,11 @@
     │   ├── NotAModelError         an HTML/JSON page where weights were expected
     │   ├── DiskFullError
     │   └── TransferStalledError
-    └── PlaceError                 the verified file cannot be moved into place
+    ├── PlaceError                 the verified file cannot be moved into place
+    └── DeployError                RunPod's API did not take the template (`template --deploy`)
+        ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
+        ├── TemplateRejectedError  400/422: RunPod's validation message
+        └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
 """
@@ -107,3 +111,25 @@ class TransferStalledError(FetchError):
 
 class PlaceError(IgnitionError):
     code = "IGN500"
+
+
+class DeployError(IgnitionError):
+    code = "IGN600"
+
+
+class ApiKeyRejectedError(DeployError):
+    code = "IGN601"
+    default_hint = (
+        "check RUNPOD_API_KEY: create a key with read/write access under Settings → API Keys "
+        "in the RunPod console"
+    )
+
+
+class TemplateRejectedError(DeployError):
+    code = "IGN602"
+    default_hint = "fix the template flags RunPod names above and run again"
+
+
+class RunPodUnreachableError(DeployError):
+    code = "IGN603"
+    default_hint = "check the network connection and RUNPOD_API_URL, then run again"

@@ -1,0 +1,243 @@
+"""Create or update the template in the user's RunPod account through the REST v2 API.
+
+    1. GET   /v2/templates        look for a template of ours with the same name
+    2. PATCH /v2/templates/{id}   if there is one: v2 has no upsert, and a second POST of the
+       POST  /v2/templates        same name is refused; otherwise create it
+
+Every call carries `Authorization: Bearer <RUNPOD_API_KEY>` and waits out 429 with bounded
+backoff; every other failure becomes a DeployError saying what to do. The key is unwrapped only
+where the header is built, never follows a redirect, and is scrubbed from anything the server
+says back before it reaches a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from pydantic import SecretStr
+
+from ignition.errors import (
+    ApiKeyRejectedError,
+    ConfigError,
+    DeployError,
+    RunPodUnreachableError,
+    TemplateRejectedError,
+)
+from ignition.template.build import render_json
+
+CONSOLE_URL = "https://console.runpod.io"
+TEMPLATES_PATH = "/v2/templates"
+MASKED_KEY = "********"
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "127.0.0.2", "::1", "localhost"}
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeployedTemplate:
+    template_id: str
+    name: str
+    created: bool  # False: an existing template with this name was updated in place
+
+    @property
+    def console_url(self) -> str:
+        """Opens RunPod's deploy page with this template selected."""
+        return f"{CONSOLE_URL}/deploy?template={quote(self.template_id, safe='')}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How 429s are waited out: the server's Retry-After when given, else doubling; bounded."""
+
+    attempts: int = 5
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+
+    def delay_s(self, attempt: int, retry_after: str | None) -> float:
+        try:
+            asked = float(retry_after) if retry_after is not None else None
+        except ValueError:  # an HTTP-date: rare enough to treat as "no advice"
+            asked = None
+        wanted = asked if asked is not None else self.first_delay_s * 2**attempt
+        return max(0.0, min(wanted, self.max_delay_s))
+
+
+def describe_request(body: dict[str, Any], api_url: str) -> str:
+    """What `--deploy` would send, for `--dry-run`; the key is never an input, so never shown."""
+    return (
+        f"POST {api_url}{TEMPLATES_PATH}\n"
+        f"Authorization: Bearer {MASKED_KEY}\n"
+        "Content-Type: application/json\n"
+        "\n"
+        f"{render_json(body)}"
+        "\n"
+        f"If a template named {body['name']!r} already exists, the same body goes to\n"
+        f"PATCH {api_url}{TEMPLATES_PATH}/<its id> instead.\n"
+    )
+
+
+async def deploy_template(
+    body: dict[str, Any],
+    *,
+    api_url: str,
+    api_key: SecretStr,
+    backoff: Backoff | None = None,
+    timeout_s: float = 30.0,
+) -> DeployedTemplate:
+    """Create the template, or update the one that already carries its name."""
+    headers = {"Authorization": f"Bearer {_usable_key(api_key)}", "Accept": "application/json"}
+    _check_transport(api_url)
+    api = _RunPodApi(api_url, api_key.get_secret_value(), backoff or Backoff())
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+        existing = await api.find_template_id(session, body["name"])
+        if existing is None:
+            answer = await api.call(session, "POST", TEMPLATES_PATH, body)
+        else:
+            answer = await api.call(
+                session, "PATCH", f"{TEMPLATES_PATH}/{quote(existing, safe='')}", body
+            )
+    template_id = answer.get("id") if isinstance(answer, dict) else None
+    if not isinstance(template_id, str) or not template_id:
+        raise DeployError(
+            "RunPod accepted the template but its answer carries no template id",
+            hint="look for the template under Templates in the RunPod console",
+        )
+    return DeployedTemplate(template_id, body["name"], created=existing is None)
+
+
+def _usable_key(api_key: SecretStr) -> str:
+    value = api_key.get_secret_value()
+    # A newline or space would break (or inject into) the header, and the HTTP library's error
+    # for that quotes the header value: refuse it here, without echoing it.
+    if not value or not value.isascii() or not value.isprintable() or " " in value:
+        raise ConfigError(
+            "RUNPOD_API_KEY contains spaces or control characters",
+            hint="copy the key again from Settings → API Keys in the RunPod console",
+        )
+    return value
+
+
+def _check_transport(api_url: str) -> None:
+    parts = urlsplit(api_url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
+        return
+    raise ConfigError(
+        f"RUNPOD_API_URL {api_url!r} would send the API key without TLS",
+        hint="use an https:// URL (plain http is accepted only for 127.0.0.1/localhost)",
+    )
+
+
+class _RunPodApi:
+    def __init__(self, api_url: str, key: str, backoff: Backoff) -> None:
+        self._api_url = api_url
+        self._key = key
+        self._backoff = backoff
+
+    async def find_template_id(self, session: aiohttp.ClientSession, name: str) -> str | None:
+        answer = await self.call(session, "GET", TEMPLATES_PATH)
+        # The schema says {"templates": [...]}; accept a bare list too, fields drift.
+        listed = answer.get("templates") if isinstance(answer, dict) else answer
+        for template in listed if isinstance(listed, list) else []:
+            if isinstance(template, dict) and template.get("name") == name:
+                found = template.get("id")
+                if isinstance(found, str) and found:
+                    return found
+        return None
+
+    async def call(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        url = f"{self._api_url}{path}"
+        for attempt in range(self._backoff.attempts):
+            status, retry_after, text = await self._send(session, method, url, body)
+            if status == 429 and attempt + 1 < self._backoff.attempts:
+                delay_s = self._backoff.delay_s(attempt, retry_after)
+                _log.warning("RunPod is rate limiting; retrying in %.1f s", delay_s)
+                await asyncio.sleep(delay_s)
+                continue
+            if status == 429:
+                break
+            if status >= 300:
+                raise self._error(method, url, status, text)
+            return _json_or_none(text)
+        raise DeployError(
+            f"RunPod kept answering 429 Too Many Requests ({self._backoff.attempts} attempts)",
+            hint="wait a minute, then run `ignition template --deploy` again",
+        )
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+    ) -> tuple[int, str | None, str]:
+        """One request → (status, Retry-After, body text); no answer at all → RunPodUnreachable."""
+        try:
+            async with session.request(method, url, json=body, allow_redirects=False) as response:
+                return response.status, response.headers.get("Retry-After"), await response.text()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # `from None`: aiohttp's exceptions carry request_info, headers included.
+            raise RunPodUnreachableError(
+                f"cannot reach RunPod at {self._api_url}: {self._scrub(_reason(error))}"
+            ) from None
+
+    def _error(self, method: str, url: str, status: int, text: str) -> DeployError:
+        said = self._scrub(_server_message(text))
+        if status in (401, 403):
+            return ApiKeyRejectedError(f"RunPod refused the API key ({status}: {said})")
+        if status in (400, 422):
+            return TemplateRejectedError(f"RunPod rejected the template ({status}): {said}")
+        if 300 <= status < 400:
+            return DeployError(
+                f"{method} {url} was redirected ({status}); the key is not sent on redirects",
+                hint="set RUNPOD_API_URL to the API's final address",
+            )
+        if status >= 500:
+            return DeployError(
+                f"RunPod's API failed ({status}): {said}",
+                hint="RunPod had a server error; try again in a few minutes",
+            )
+        return DeployError(
+            f"{method} {url} answered {status}: {said}",
+            hint="check RUNPOD_API_URL points at RunPod's REST API (https://api.runpod.io)",
+        )
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, MASKED_KEY)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+
+
+def _server_message(text: str) -> str:
+    """The `detail` of RunPod's problem+json answer, with its per-field `errors` appended."""
+    payload = _json_or_none(text)
+    if not isinstance(payload, dict):
+        return text.strip()[:500] or "no details given"
+    detail = str(payload.get("detail") or payload.get("title") or payload.get("error") or "")
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors:
+        detail = f"{detail} {'; '.join(str(e) for e in errors)}".strip()
+    return detail or "no details given"
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    return str(error) or type(error).__name__
