@@ -96,8 +96,7 @@ def register(subparsers: Any) -> None:
         "--filebrowser-secret",
         default=defaults.filebrowser_password,
         help=(
-            "RunPod secret holding FILEBROWSER_PASSWORD "
-            f"(default: {defaults.filebrowser_password})"
+            f"RunPod secret holding FILEBROWSER_PASSWORD (default: {defaults.filebrowser_password})"
         ),
     )
     parser.set_defaults(handler=run)
@@ -116,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(describe_request(body, settings.runpod_api_url), end="")
         return 0
-    written = _write(args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)})
+    written = _write(
+        args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
+    )
     for path in written:
         print(f"wrote {path}")
     if args.deploy:

@@ -17,6 +17,7 @@ from ignition.template.build import (
     secret_reference,
 )
 
+
 def render_page(inputs: TemplateInputs) -> str:
     sections = [
         _intro(inputs),
@@ -66,7 +67,8 @@ def _models_section(inputs: TemplateInputs) -> str:
             "## Models",
             "",
             f"- CivitAI version ids (`CIVITAI_MODELS`): {_listed(civitai)}",
-            f"- Hugging Face repos, files or short names (`HUGGINGFACE_MODELS`): {_listed(huggingface)}",
+            f"- Hugging Face repos, files or short names (`HUGGINGFACE_MODELS`): "
+            f"{_listed(huggingface)}",
             "",
             "Edit either variable when you deploy to change the models; comma-separated.",
         ]
@@ -134,8 +136,9 @@ def _storage_section(inputs: TemplateInputs) -> str:
         [
             "## Storage",
             "",
-            f"- Volume: {inputs.volume_gb} GB at `{VOLUME_PATH}`, where ComfyUI keeps its models,",
-            "  custom nodes, inputs and outputs. Everything outside it is wiped when the pod stops.",
+            f"- Volume: {inputs.volume_gb} GB at `{VOLUME_PATH}`, where ComfyUI keeps its",
+            "  models, custom nodes, inputs and outputs. Everything outside it is wiped when the",
+            "  pod stops.",
             f"- Container disk: {inputs.container_disk_gb} GB.",
         ]
     )

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 SCHEMA_FILE = "runpod-api-v2.openapi.json"
@@ -33,7 +33,7 @@ def openapi_document() -> dict[str, Any]:
 
 @cache
 def _validator(schema_name: str) -> Draft202012Validator:
-    resource = Resource(contents=openapi_document(), specification=DRAFT202012)
+    resource = DRAFT202012.create_resource(openapi_document())
     registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, resource)
     root = {"$ref": f"{_DOCUMENT_URI}#/components/schemas/{schema_name}"}
     return Draft202012Validator(root, registry=registry)
