@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -21,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The user's own shell must not leak into what a test generates."""
+    """The user's own shell must not leak into what a test generates, nor its terminal ask."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     for name in list(os.environ):
         if name.startswith(("CIVITAI", "HF_", "HUGGING", "RUNPOD", "COMFY", "FILEBROWSER")) or (
             name in {"PERSISTENT_STORAGE", "ENABLE_MANAGER_UI"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -28,6 +29,12 @@ from ignition.template.deploy import Backoff, deploy_template
 
 API_KEY = "rpa_TESTKEY_3c9d1e"
 NO_WAIT = Backoff(attempts=3, first_delay_s=0.0, max_delay_s=0.0)
+
+
+@pytest.fixture(autouse=True)
+def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even under `pytest -s` at a terminal, never stop to ask for models."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ignition.template.build import (
 )
 from ignition.template.deploy import deploy_template, describe_request
 from ignition.template.page import render_page
+from ignition.template.pick import pick_models
 from ignition.template.schema import CREATE_TEMPLATE, request_errors
 
 JSON_FILE = "runpod-template.json"
@@ -60,6 +62,12 @@ def register(subparsers: Any) -> None:
         "--hf",
         metavar="NAMES",
         help="Hugging Face repos, files or short names, comma-separated (HUGGINGFACE_MODELS)",
+    )
+    parser.add_argument(
+        "--no-input",
+        action="store_true",
+        help="never ask for models, even at a terminal (they are asked for when stdin is a "
+        "terminal and neither the flags nor CIVITAI_MODELS/HUGGINGFACE_MODELS give any)",
     )
     parser.add_argument(
         "--disk-gb",
@@ -137,11 +145,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
+    civitai = args.civitai if args.civitai is not None else settings.civitai_models
+    huggingface = args.hf if args.hf is not None else settings.huggingface_models
+    asked_for = args.civitai is not None or args.hf is not None or civitai or huggingface
+    if not (asked_for or args.no_input) and sys.stdin.isatty():
+        civitai, huggingface = pick_models(input, print)
     return TemplateInputs(
         name=args.name,
         image=args.image,
-        civitai_models=args.civitai if args.civitai is not None else settings.civitai_models,
-        huggingface_models=args.hf if args.hf is not None else settings.huggingface_models,
+        civitai_models=civitai,
+        huggingface_models=huggingface,
         container_disk_gb=args.disk_gb,
         volume_gb=args.volume_gb,
         comfyui_port=settings.comfyui_port,

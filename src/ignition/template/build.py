@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ignition.errors import ConfigError
+from ignition.errors import ConfigError, SpecError
+from ignition.spec import parse_specs
+from ignition.spec.entries import split_entries
 
 # Placeholder owner: the image is published by the repository's GitHub Actions to
 # ghcr.io/<repository owner>; forks pass --image with their own.
@@ -66,8 +68,20 @@ def secret_reference(name: str) -> str:
 
 
 def model_list(text: str) -> str:
-    """`" 1, 2,,3 "` → `"1,2,3"`: the env var's own format, without the noise."""
-    return ",".join(item.strip() for item in text.split(",") if item.strip())
+    """`" 1, 2\n3 "` → `"1,2,3"`: the env var's own format, split as `ignition download` splits."""
+    return ",".join(entry for entry in split_entries(text) if entry)
+
+
+def check_models(civitai: str, huggingface: str) -> None:
+    """Refuse any entry `ignition download` would refuse, naming every bad one at once."""
+    errors = parse_specs(civitai, huggingface).errors
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SpecError(
+            f"{len(errors)} model entries are unusable: "
+            + "; ".join(error.message for error in errors),
+        )
 
 
 def build_request(inputs: TemplateInputs) -> dict[str, Any]:
@@ -121,6 +135,7 @@ def render_json(body: dict[str, Any]) -> str:
 
 def _check(inputs: TemplateInputs) -> None:
     """Refuse what RunPod's schema would accept but a pod could not use."""
+    check_models(inputs.civitai_models, inputs.huggingface_models)
     if not inputs.image.strip() or any(c.isspace() for c in inputs.image):
         raise ConfigError(
             f"image {inputs.image!r} is not an image reference",
