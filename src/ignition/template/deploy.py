@@ -4,10 +4,11 @@
     2. PATCH /v2/templates/{id}   if there is one: v2 has no upsert, and a second POST of the
        POST  /v2/templates        same name is refused; otherwise create it
 
-Every call carries `Authorization: Bearer <RUNPOD_API_KEY>` and waits out 429 with bounded
-backoff; every other failure becomes a DeployError saying what to do. The key is unwrapped only
-where the header is built, never follows a redirect, and is scrubbed from anything the server
-says back before it reaches a message.
+Every call goes through the shared HTTP client (`ignition._http`), carries
+`Authorization: Bearer <RUNPOD_API_KEY>` for the API's host only, and waits out 429 with bounded
+backoff; every other failure becomes a DeployError saying what to do. Redirects are not followed
+(the key stays with the API host), and the key is scrubbed from anything the server says back
+before it reaches a message. aiohttp is imported here only for its exception types.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
+from ignition._http import HttpClient
 from ignition.errors import (
     ApiKeyRejectedError,
     ConfigError,
@@ -91,18 +93,19 @@ async def deploy_template(
     timeout_s: float = 30.0,
 ) -> DeployedTemplate:
     """Create the template, or update the one that already carries its name."""
-    headers = {"Authorization": f"Bearer {_usable_key(api_key)}", "Accept": "application/json"}
+    key = _usable_key(api_key)
     _check_transport(api_url)
-    api = _RunPodApi(api_url, api_key.get_secret_value(), backoff or Backoff())
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        existing = await api.find_template_id(session, body["name"])
+    # The client attaches the key only to requests for the API's own host.
+    tokens = {api_url: key}
+    async with HttpClient(
+        tokens, connections=1, connect_timeout_s=timeout_s, read_timeout_s=timeout_s
+    ) as client:
+        api = _RunPodApi(client, api_url, key, backoff or Backoff())
+        existing = await api.find_template_id(body["name"])
         if existing is None:
-            answer = await api.call(session, "POST", TEMPLATES_PATH, body)
+            answer = await api.call("POST", TEMPLATES_PATH, body)
         else:
-            answer = await api.call(
-                session, "PATCH", f"{TEMPLATES_PATH}/{quote(existing, safe='')}", body
-            )
+            answer = await api.call("PATCH", f"{TEMPLATES_PATH}/{quote(existing, safe='')}", body)
     template_id = answer.get("id") if isinstance(answer, dict) else None
     if not isinstance(template_id, str) or not template_id:
         raise DeployError(
@@ -135,13 +138,14 @@ def _check_transport(api_url: str) -> None:
 
 
 class _RunPodApi:
-    def __init__(self, api_url: str, key: str, backoff: Backoff) -> None:
+    def __init__(self, client: HttpClient, api_url: str, key: str, backoff: Backoff) -> None:
+        self._client = client
         self._api_url = api_url
         self._key = key
         self._backoff = backoff
 
-    async def find_template_id(self, session: aiohttp.ClientSession, name: str) -> str | None:
-        answer = await self.call(session, "GET", TEMPLATES_PATH)
+    async def find_template_id(self, name: str) -> str | None:
+        answer = await self.call("GET", TEMPLATES_PATH)
         # The schema says {"templates": [...]}; accept a bare list too, fields drift.
         listed = answer.get("templates") if isinstance(answer, dict) else answer
         for template in listed if isinstance(listed, list) else []:
@@ -151,16 +155,10 @@ class _RunPodApi:
                     return found
         return None
 
-    async def call(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-    ) -> Any:
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self._api_url}{path}"
         for attempt in range(self._backoff.attempts):
-            status, retry_after, text = await self._send(session, method, url, body)
+            status, retry_after, text = await self._send(method, url, body)
             if status == 429 and attempt + 1 < self._backoff.attempts:
                 delay_s = self._backoff.delay_s(attempt, retry_after)
                 _log.warning("RunPod is rate limiting; retrying in %.1f s", delay_s)
@@ -177,15 +175,20 @@ class _RunPodApi:
         )
 
     async def _send(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: dict[str, Any] | None,
+        self, method: str, url: str, body: dict[str, Any] | None
     ) -> tuple[int, str | None, str]:
         """One request → (status, Retry-After, body text); no answer at all → RunPodUnreachable."""
+        headers = {
+            "Accept": "application/json",
+            # The shared client leaves bodies compressed (model bytes are hashed as stored).
+            "Accept-Encoding": "identity",
+            **self._client.auth_headers(url),
+        }
+        session = self._client.session
         try:
-            async with session.request(method, url, json=body, allow_redirects=False) as response:
+            async with session.request(
+                method, url, json=body, headers=headers, allow_redirects=False
+            ) as response:
                 return response.status, response.headers.get("Retry-After"), await response.text()
         except (aiohttp.ClientError, TimeoutError) as error:
             # `from None`: aiohttp's exceptions carry request_info, headers included.
