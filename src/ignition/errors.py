@@ -133,7 +133,7 @@ class ApiKeyRejectedError(DeployError):
 
 class TemplateRejectedError(DeployError):
     code = "IGN602"
-    default_hint = "fix the template flags RunPod names above and run again"
+    default_hint = "RunPod's message names the field: change the flag that sets it and run again"
 
 
 class RunPodUnreachableError(DeployError):

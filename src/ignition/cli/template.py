@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.dry_run:
         print(describe_request(body, settings.runpod_api_url), end="")
+        if settings.runpod_api_key is None:
+            print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
         return 0
     written = _write(
         args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
