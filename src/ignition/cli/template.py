@@ -24,7 +24,6 @@ from ignition.template.build import (
     build_request,
     render_json,
 )
-from ignition.template.deploy import deploy_template, describe_request
 from ignition.template.page import render_page
 from ignition.template.pick import pick_models
 from ignition.template.schema import CREATE_TEMPLATE, request_errors
@@ -120,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
             "the template breaks RunPod's schema: " + "; ".join(problems),
             hint="adjust the flag for the field named (--volume-gb, --disk-gb, --cuda, --name)",
         )
+    # deploy is imported only when used: aiohttp is a third of this command's start-up, and
+    # writing the files (the common case) needs no network.
     if args.dry_run:
+        from ignition.template.deploy import describe_request
+
         print(describe_request(body, settings.runpod_api_url), end="")
         if settings.runpod_api_key is None:
             print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
@@ -137,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 hint="export RUNPOD_API_KEY (Settings → API Keys in the RunPod console); "
                 "or import the written JSON by hand",
             )
+        from ignition.template.deploy import deploy_template
+
         deployed = asyncio.run(
             deploy_template(body, api_url=settings.runpod_api_url, api_key=settings.runpod_api_key)
         )

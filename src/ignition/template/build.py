@@ -68,7 +68,7 @@ def secret_reference(name: str) -> str:
 
 
 def model_list(text: str) -> str:
-    """`" 1, 2\n3 "` → `"1,2,3"`: the env var's own format, split as `ignition download` splits."""
+    """`" 1, 2  3 "` → `"1,2,3"`: the env var's own format, split as `ignition download` does."""
     return ",".join(entry for entry in split_entries(text) if entry)
 
 
