@@ -142,7 +142,9 @@ async def test_a_body_the_server_rejects_reports_its_validation_message(
     assert runpod.templates == {}
 
 
-async def test_rate_limiting_is_waited_out(runpod: FakeRunPod) -> None:
+async def test_rate_limiting_is_waited_out(
+    runpod: FakeRunPod, caplog: pytest.LogCaptureFixture
+) -> None:
     runpod.scripted += [Scripted(429, "slow down", {"Retry-After": "0"})] * 2
     deployed = await deploy_template(
         build_request(TemplateInputs()),
@@ -152,6 +154,8 @@ async def test_rate_limiting_is_waited_out(runpod: FakeRunPod) -> None:
     )
     assert deployed.created and deployed.template_id in runpod.templates
     assert [r.method for r in runpod.requests] == ["GET", "GET", "GET", "POST"]
+    assert caplog.messages == ["RunPod is rate limiting; retrying in 0.0 s"] * 2
+    assert API_KEY not in caplog.text
 
 
 async def test_rate_limiting_that_never_ends_gives_up(runpod: FakeRunPod) -> None:
