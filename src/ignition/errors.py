@@ -51,6 +51,9 @@ class ConfigError(IgnitionError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
+    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
+    source: str = ""
+    entry: str = ""
 
 
 class DuplicateEntryError(SpecError):

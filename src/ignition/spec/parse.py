@@ -27,32 +27,39 @@ def parse_specs(civitai: str, huggingface: str) -> ParsedSpecs:
     refs: list[ModelRef] = []
     errors: list[SpecError] = []
     seen: dict[tuple[str, ...], str] = {}
-    sources: tuple[tuple[str, str, Callable[[str, str | None], ModelRef]], ...] = (
-        ("CivitAI", civitai, parse_civitai_entry),
-        ("Hugging Face", huggingface, parse_huggingface_entry),
+    sources: tuple[tuple[str, str, str, Callable[[str, str | None], ModelRef]], ...] = (
+        ("civitai", "CivitAI", civitai, parse_civitai_entry),
+        ("huggingface", "Hugging Face", huggingface, parse_huggingface_entry),
     )
-    for label, text, parse_entry in sources:
+    for source, label, text, parse_entry in sources:
         for entry in split_entries(text):
-            if not entry:
-                errors.append(
-                    SpecError(
-                        f"{label} list has an empty entry (two commas in a row)",
-                        hint="remove the extra comma or add the missing model",
-                    )
-                )
-                continue
-            body, folder = split_folder(entry)
-            try:
-                ref = parse_entry(body, folder)
-            except SpecError as error:
+            error = _parse_one(entry, label, parse_entry, seen, refs)
+            if error is not None:
+                error.source, error.entry = source, entry
                 errors.append(error)
-                continue
-            first = seen.get(ref.key)
-            if first is not None:
-                errors.append(
-                    DuplicateEntryError(f"{entry!r} names the same file as {first!r}; fetched once")
-                )
-                continue
-            seen[ref.key] = entry
-            refs.append(ref)
     return ParsedSpecs(refs, errors)
+
+
+def _parse_one(
+    entry: str,
+    label: str,
+    parse_entry: Callable[[str, str | None], ModelRef],
+    seen: dict[tuple[str, ...], str],
+    refs: list[ModelRef],
+) -> SpecError | None:
+    if not entry:
+        return SpecError(
+            f"{label} list has an empty entry (two commas in a row)",
+            hint="remove the extra comma or add the missing model",
+        )
+    body, folder = split_folder(entry)
+    try:
+        ref = parse_entry(body, folder)
+    except SpecError as error:
+        return error
+    first = seen.get(ref.key)
+    if first is not None:
+        return DuplicateEntryError(f"{entry!r} names the same file as {first!r}; fetched once")
+    seen[ref.key] = entry
+    refs.append(ref)
+    return None
