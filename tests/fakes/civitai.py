@@ -178,6 +178,11 @@ class FakeCivitai:
     async def _login(self, request: web.Request) -> web.Response:
         self.counters.count(request)
         return web.Response(
-            text="<!DOCTYPE html><html><head><title>Sign in</title></head><body>Log in</body></html>",
+            text="<!DOCTYPE html><html><head><title>Sign in</title></head>"
+            "<body>Log in</body></html>",
             content_type="text/html",
         )
+
+
+def _wanted(item: CivitaiFile, file_id: str | None) -> bool:
+    return item.primary if file_id is None else str(item.file_id) == file_id
