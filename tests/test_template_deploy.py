@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from fake_runpod import FakeRunPod, Scripted
+from fakes.runpod import FakeRunPod, Scripted
+from ignition._http import RetryPolicy
 from ignition.cli import main
 from ignition.errors import (
     ApiKeyRejectedError,
@@ -25,10 +26,10 @@ from ignition.errors import (
     TemplateRejectedError,
 )
 from ignition.template.build import TemplateInputs, build_request
-from ignition.template.deploy import Backoff, deploy_template
+from ignition.template.deploy import deploy_template
 
 API_KEY = "rpa_TESTKEY_3c9d1e"
-NO_WAIT = Backoff(attempts=3, first_delay_s=0.0, max_delay_s=0.0)
+NO_WAIT = RetryPolicy(attempts=3, first_delay_s=0.0, max_delay_s=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +151,7 @@ async def test_rate_limiting_is_waited_out(
         build_request(TemplateInputs()),
         api_url=runpod.url,
         api_key=SecretStr(API_KEY),
-        backoff=NO_WAIT,
+        retry=NO_WAIT,
     )
     assert deployed.created and deployed.template_id in runpod.templates
     assert [r.method for r in runpod.requests] == ["GET", "GET", "GET", "POST"]
@@ -165,17 +166,9 @@ async def test_rate_limiting_that_never_ends_gives_up(runpod: FakeRunPod) -> Non
             build_request(TemplateInputs()),
             api_url=runpod.url,
             api_key=SecretStr(API_KEY),
-            backoff=NO_WAIT,
+            retry=NO_WAIT,
         )
     assert len(runpod.requests) == 3
-
-
-def test_backoff_follows_retry_after_within_bounds() -> None:
-    backoff = Backoff(attempts=5, first_delay_s=1.0, max_delay_s=30.0)
-    assert backoff.delay_s(0, "12") == 12.0
-    assert backoff.delay_s(0, "3600") == 30.0
-    assert [backoff.delay_s(n, None) for n in range(6)] == [1, 2, 4, 8, 16, 30]
-    assert backoff.delay_s(2, "Wed, 21 Oct 2026 07:28:00 GMT") == 4.0
 
 
 def test_an_unreachable_api_is_a_clear_error(

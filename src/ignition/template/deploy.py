@@ -5,15 +5,15 @@
        POST  /v2/templates        same name is refused; otherwise create it
 
 Every call goes through the shared HTTP client (`ignition._http`), carries
-`Authorization: Bearer <RUNPOD_API_KEY>` for the API's host only, and waits out 429 with bounded
-backoff; every other failure becomes a DeployError saying what to do. Redirects are not followed
-(the key stays with the API host), and the key is scrubbed from anything the server says back
-before it reaches a message. aiohttp is imported here only for its exception types.
+`Authorization: Bearer <RUNPOD_API_KEY>` for the API's host only, and waits out 429 under the
+client's bounded RetryPolicy; every other failure becomes a DeployError saying what to do.
+Redirects are not followed (the key stays with the API host), and the key is scrubbed from
+anything the server says back before it reaches a message. aiohttp is imported here only for
+its exception types.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
-from ignition._http import HttpClient
+from ignition._http import HttpClient, RetryPolicy
 from ignition.errors import (
     ApiKeyRejectedError,
     ConfigError,
@@ -53,23 +53,6 @@ class DeployedTemplate:
         return f"{CONSOLE_URL}/deploy?template={quote(self.template_id, safe='')}"
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """How 429s are waited out: the server's Retry-After when given, else doubling; bounded."""
-
-    attempts: int = 5
-    first_delay_s: float = 1.0
-    max_delay_s: float = 30.0
-
-    def delay_s(self, attempt: int, retry_after: str | None) -> float:
-        try:
-            asked = float(retry_after) if retry_after is not None else None
-        except ValueError:  # an HTTP-date: rare enough to treat as "no advice"
-            asked = None
-        wanted = asked if asked is not None else self.first_delay_s * 2**attempt
-        return max(0.0, min(wanted, self.max_delay_s))
-
-
 def describe_request(body: dict[str, Any], api_url: str) -> str:
     """What `--deploy` would send, for `--dry-run`; the key is never an input, so never shown."""
     return (
@@ -89,7 +72,7 @@ async def deploy_template(
     *,
     api_url: str,
     api_key: SecretStr,
-    backoff: Backoff | None = None,
+    retry: RetryPolicy | None = None,
     timeout_s: float = 30.0,
 ) -> DeployedTemplate:
     """Create the template, or update the one that already carries its name."""
@@ -98,9 +81,9 @@ async def deploy_template(
     # The client attaches the key only to requests for the API's own host.
     tokens = {api_url: key}
     async with HttpClient(
-        tokens, connections=1, connect_timeout_s=timeout_s, read_timeout_s=timeout_s
+        tokens, connections=1, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, retry=retry
     ) as client:
-        api = _RunPodApi(client, api_url, key, backoff or Backoff())
+        api = _RunPodApi(client, api_url, key)
         existing = await api.find_template_id(body["name"])
         if existing is None:
             answer = await api.call("POST", TEMPLATES_PATH, body)
@@ -138,11 +121,10 @@ def _check_transport(api_url: str) -> None:
 
 
 class _RunPodApi:
-    def __init__(self, client: HttpClient, api_url: str, key: str, backoff: Backoff) -> None:
+    def __init__(self, client: HttpClient, api_url: str, key: str) -> None:
         self._client = client
         self._api_url = api_url
         self._key = key
-        self._backoff = backoff
 
     async def find_template_id(self, name: str) -> str | None:
         answer = await self.call("GET", TEMPLATES_PATH)
@@ -157,22 +139,26 @@ class _RunPodApi:
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self._api_url}{path}"
-        for attempt in range(self._backoff.attempts):
+        retry = self._client.retry
+        attempt = 0
+        # Only 429 is retried: RunPod says it did nothing. After a 5xx a POST may have created
+        # the template, and a blind second POST would then fail on the duplicate name.
+        while True:
             status, retry_after, text = await self._send(method, url, body)
-            if status == 429 and attempt + 1 < self._backoff.attempts:
-                delay_s = self._backoff.delay_s(attempt, retry_after)
-                _log.warning("RunPod is rate limiting; retrying in %.1f s", delay_s)
-                await asyncio.sleep(delay_s)
-                continue
-            if status == 429:
+            if status != 429:
                 break
-            if status >= 300:
-                raise self._error(method, url, status, text)
-            return _json_or_none(text)
-        raise DeployError(
-            f"RunPod kept answering 429 Too Many Requests ({self._backoff.attempts} attempts)",
-            hint="wait a minute, then run `ignition template --deploy` again",
-        )
+            delay_s = retry.delay_s(attempt, retry_after)
+            if delay_s is None:
+                raise DeployError(
+                    f"RunPod kept answering 429 Too Many Requests ({attempt + 1} attempts)",
+                    hint="wait a minute, then run `ignition template --deploy` again",
+                )
+            _log.warning("RunPod is rate limiting; retrying in %.1f s", delay_s)
+            await retry.sleep(delay_s)
+            attempt += 1
+        if status >= 300:
+            raise self._error(method, url, status, text)
+        return _json_or_none(text)
 
     async def _send(
         self, method: str, url: str, body: dict[str, Any] | None

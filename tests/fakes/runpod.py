@@ -2,20 +2,19 @@
 
 It checks `Authorization: Bearer <key>`, validates every body against the OpenAPI schema shipped in
 the package (answering 422 in the schema's ErrorResponse shape), refuses a second template with
-the same name, and records every request. It runs in its own thread with its own event loop, so
-the code under test can run in the test's thread or as a subprocess.
+the same name, and records every request. It runs in a ServerThread, so the code under test can
+run in the test's thread or as a subprocess.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from fakes.server import ServerThread
 from ignition.template.schema import CREATE_TEMPLATE, UPDATE_TEMPLATE, request_errors
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,7 +30,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Scripted:
-    """An answer given instead of the real handling, for the next matching request."""
+    """An answer given, after authentication, instead of handling the next request."""
 
     status: int
     detail: str
@@ -51,36 +50,23 @@ class FakeRunPod:
         self.templates: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
-        self.url = ""
         self._ids = (f"tpl_{n:04d}" for n in itertools.count(1))
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-    def __enter__(self) -> FakeRunPod:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    async def _start(self) -> None:
         app = web.Application(middlewares=[self._record, self._authenticate, self._script])
         app.router.add_get("/v2/templates", self._list)
         app.router.add_post("/v2/templates", self._create)
         app.router.add_patch("/v2/templates/{id}", self._update)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self._server = ServerThread(app)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def __enter__(self) -> FakeRunPod:
+        self._server.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.stop()
 
     def add_template(self, **fields: Any) -> dict[str, Any]:
         """Put a template into the account directly, as if made earlier in the console."""
