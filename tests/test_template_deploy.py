@@ -171,6 +171,27 @@ async def test_rate_limiting_that_never_ends_gives_up(runpod: FakeRunPod) -> Non
     assert len(runpod.requests) == 3
 
 
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (Scripted(503, "upstream unavailable"), r"RunPod's API failed \(503\): upstream"),
+        (
+            Scripted(307, "moved", {"Location": "http://127.0.0.2:1/v2/templates"}),
+            r"was redirected \(307\); the key is not sent on redirects",
+        ),
+    ],
+)
+async def test_server_failures_and_redirects_are_reported_not_retried(
+    runpod: FakeRunPod, answer: Scripted, message: str
+) -> None:
+    runpod.scripted.append(answer)
+    with pytest.raises(DeployError, match=message):
+        await deploy_template(
+            build_request(TemplateInputs()), api_url=runpod.url, api_key=SecretStr(API_KEY)
+        )
+    assert len(runpod.requests) == 1
+
+
 def test_an_unreachable_api_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
