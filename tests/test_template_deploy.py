@@ -27,6 +27,7 @@ from ignition.errors import (
 )
 from ignition.template.build import TemplateInputs, build_request
 from ignition.template.deploy import deploy_template
+from ignition.template.schema import request_errors
 
 API_KEY = "rpa_TESTKEY_3c9d1e"
 NO_WAIT = RetryPolicy(attempts=3, first_delay_s=0.0, max_delay_s=0.0)
@@ -103,6 +104,26 @@ async def test_the_fake_refuses_a_second_template_with_the_same_name(runpod: Fak
                 answers.append((response.status, (await response.json()).get("detail")))
     assert answers[0][0] == 201
     assert answers[1] == (400, "template name 'Ignition ComfyUI' already in use")
+
+
+async def test_the_fakes_errors_have_the_schemas_error_shape(runpod: FakeRunPod) -> None:
+    answers = []
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{runpod.url}/v2/templates") as response:  # no key at all
+            answers.append((response.status, response.content_type, await response.json()))
+        body = {"name": "x", "image": "y", "bogus": 1}
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with session.post(f"{runpod.url}/v2/templates", json=body, headers=headers) as r:
+            answers.append((r.status, r.content_type, await r.json()))
+    assert [(status, kind) for status, kind, _ in answers] == [
+        (401, "application/problem+json"),
+        (422, "application/problem+json"),
+    ]
+    for _, _, payload in answers:
+        assert request_errors(payload, "ErrorResponse") == []
+    assert answers[1][2]["errors"] == [
+        "$: Unevaluated properties are not allowed ('bogus' was unexpected)"
+    ]
 
 
 def test_a_wrong_key_says_to_check_runpod_api_key(
