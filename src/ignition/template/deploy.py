@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import SecretStr
 
-from ignition._http import HttpClient, RetryPolicy
+from ignition._http import HttpClient, RetryPolicy, redact_url
 from ignition.errors import (
     ApiKeyRejectedError,
     ConfigError,
@@ -115,7 +115,7 @@ def _check_transport(api_url: str) -> None:
     if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
         return
     raise ConfigError(
-        f"RUNPOD_API_URL {api_url!r} would send the API key without TLS",
+        f"RUNPOD_API_URL {redact_url(api_url)!r} would send the API key without TLS",
         hint="use an https:// URL (plain http is accepted only for 127.0.0.1/localhost)",
     )
 
@@ -179,7 +179,7 @@ class _RunPodApi:
         except (aiohttp.ClientError, TimeoutError) as error:
             # `from None`: aiohttp's exceptions carry request_info, headers included.
             raise RunPodUnreachableError(
-                f"cannot reach RunPod at {self._api_url}: {self._scrub(_reason(error))}"
+                f"cannot reach RunPod at {redact_url(self._api_url)}: {self._scrub(_reason(error))}"
             ) from None
 
     def _error(self, method: str, url: str, status: int, text: str) -> DeployError:
@@ -190,7 +190,7 @@ class _RunPodApi:
             return TemplateRejectedError(f"RunPod rejected the template ({status}): {said}")
         if 300 <= status < 400:
             return DeployError(
-                f"{method} {url} was redirected ({status}); the key is not sent on redirects",
+                f"{method} {redact_url(url)} was redirected ({status}); the key is not sent on redirects",
                 hint="set RUNPOD_API_URL to the API's final address",
             )
         if status >= 500:
@@ -199,7 +199,7 @@ class _RunPodApi:
                 hint="RunPod had a server error; try again in a few minutes",
             )
         return DeployError(
-            f"{method} {url} answered {status}: {said}",
+            f"{method} {redact_url(url)} answered {status}: {said}",
             hint="check RUNPOD_API_URL points at RunPod's REST API (https://api.runpod.io)",
         )
 
