@@ -190,7 +190,8 @@ class _RunPodApi:
             return TemplateRejectedError(f"RunPod rejected the template ({status}): {said}")
         if 300 <= status < 400:
             return DeployError(
-                f"{method} {redact_url(url)} was redirected ({status}); the key is not sent on redirects",
+                f"{method} {redact_url(url)} was redirected ({status}); "
+                "the key is not sent on redirects",
                 hint="set RUNPOD_API_URL to the API's final address",
             )
         if status >= 500:
