@@ -20,6 +20,9 @@ _COMMANDS: tuple[str, ...] = (
     # one command module per line
     "nuke",
     "connections",
+    "download",
+    "catalog",
+    "template",
 )
 
 
