@@ -1,0 +1,462 @@
+"""The file browser against the real copyparty, run from its ServiceSpec as a child process.
+
+Every request goes to 127.0.0.1 on a free port; the workspace, run dir and an "outside" directory
+(the target of escape attempts) live in a temp dir. copyparty bans an address after 20 refused
+requests in 10 minutes (see _BAN in the module), so the shared server below stays well under that.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ignition import credentials
+from ignition.errors import ConfigError
+from ignition.run.filebrowser import (
+    CONFIG_NAME,
+    filebrowser_announcement,
+    filebrowser_service,
+    public_url,
+    state_dir,
+)
+from ignition.run.service import ServiceSpec
+from ignition.settings import Settings, load_settings
+
+PASSWORD = "correct-horse-battery-staple"
+OUTSIDE_MARKER = b"OUTSIDE-THE-WORKSPACE"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _make_tree(root: Path) -> tuple[Path, Path]:
+    """A workspace with a model and two symlinks out of it, and the directory they point to."""
+    workspace, outside = root / "workspace", root / "outside"
+    (workspace / "ComfyUI" / "models" / "loras").mkdir(parents=True)
+    (workspace / "ComfyUI" / "models" / "checkpoints").mkdir()
+    (workspace / "ComfyUI" / "models" / "checkpoints" / "base.safetensors").write_bytes(b"x" * 64)
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(OUTSIDE_MARKER)
+    (workspace / "escape").symlink_to(outside)
+    (workspace / "ComfyUI" / "models" / "loras" / "escape.safetensors").symlink_to(
+        outside / "secret.txt"
+    )
+    return workspace, outside
+
+
+def _settings(root: Path, workspace: Path, **overrides: object) -> Settings:
+    defaults: dict[str, object] = {
+        "workspace": workspace,
+        "run_dir": root / "run",
+        "filebrowser_port": _free_port(),
+        "filebrowser_username": "admin",
+    }
+    return load_settings(**{**defaults, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def _no_pod_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FILEBROWSER_PASSWORD", "FILEBROWSER_ENABLED", "RUNPOD_POD_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _spec(settings: Settings, password: credentials.Secret | None = None) -> ServiceSpec:
+    spec = filebrowser_service(settings, password=password, bind="127.0.0.1")
+    assert spec is not None
+    return spec
+
+
+@contextmanager
+def _running(spec: ServiceSpec, log: Path) -> Iterator[psutil.Popen]:
+    """The spec's process, started the way the supervisor starts it, stopped afterwards."""
+    with log.open("ab") as out:
+        process = psutil.Popen(
+            list(spec.argv),
+            env={**os.environ, **spec.env},
+            cwd=spec.cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_ready(spec, process, log)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(spec: ServiceSpec, process: psutil.Popen, log: Path) -> None:
+    assert spec.ready_url is not None
+    host_port = spec.ready_url.split("/")[2]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"copyparty exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            connection = http.client.HTTPConnection(host_port, timeout=2)
+            connection.request("GET", "/")
+            if connection.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            connection.close()
+    pytest.fail(f"copyparty not ready after 30 s:\n{log.read_text()[-3000:]}")
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, bytes]:
+    """One request with `path` sent exactly as written (no client-side normalisation)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Served:
+    settings: Settings
+    workspace: Path
+    outside: Path
+    process: psutil.Popen
+
+    @property
+    def port(self) -> int:
+        return self.settings.filebrowser_port
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        return _request(self.port, "GET", path, headers)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    root = Path(tempfile.mkdtemp(prefix="ignition-fb-"))
+    try:
+        workspace, outside = _make_tree(root)
+        settings = _settings(root, workspace, filebrowser_password=PASSWORD)
+        with _running(_spec(settings), root / "copyparty.log") as process:
+            yield Served(settings, workspace, outside, process)
+    finally:
+        shutil.rmtree(root)
+
+
+AUTH = _basic("admin", PASSWORD)
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        _basic("admin", "wrong"),
+        _basic("someone", PASSWORD),
+        {"PW": PASSWORD},  # the password alone is not enough: usernames are required
+        {"PW": "admin:wrong"},
+    ],
+    ids=["anonymous", "wrong-password", "wrong-user", "password-only", "pw-header-wrong"],
+)
+def test_without_valid_credentials_nothing_is_served(
+    served: Served, headers: dict[str, str]
+) -> None:
+    status, body = served.get("/ComfyUI/models/checkpoints/", headers)
+    assert status in (401, 403)
+    assert b"base.safetensors" not in body
+    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers)
+    assert status in (401, 403) and body != b"x" * 64
+    # The root answers (it is the login page) but lists nothing.
+    status, body = served.get("/?ls", headers)
+    assert b"ComfyUI" not in body
+
+
+def test_anonymous_upload_is_refused(served: Served) -> None:
+    status, _ = _request(served.port, "PUT", "/ComfyUI/models/loras/anon.bin", body=b"x")
+    assert status in (401, 403)
+    assert not (served.workspace / "ComfyUI" / "models" / "loras" / "anon.bin").exists()
+
+
+@pytest.mark.parametrize(
+    "headers", [AUTH, {"PW": f"admin:{PASSWORD}"}], ids=["basic-auth", "pw-header"]
+)
+def test_valid_credentials_list_and_download(served: Served, headers: dict[str, str]) -> None:
+    status, body = served.get("/ComfyUI/models/checkpoints/?ls", headers)
+    assert status == 200 and b"base.safetensors" in body
+    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers)
+    assert status == 200 and body == b"x" * 64
+
+
+def test_upload_lands_in_the_models_folder(served: Served) -> None:
+    payload = os.urandom(100_000)
+    status, _ = _request(
+        served.port, "PUT", "/ComfyUI/models/loras/style.safetensors", AUTH, payload
+    )
+    assert status == 201
+    assert (served.workspace / "ComfyUI" / "models" / "loras" / "style.safetensors").read_bytes() == (
+        payload
+    )
+
+
+# --- confinement ------------------------------------------------------------------------------
+
+
+def _escape_paths(outside: Path) -> list[str]:
+    absolute = (outside / "secret.txt").as_posix()
+    return [
+        "/../outside/secret.txt",
+        "/%2e%2e/outside/secret.txt",
+        "/ComfyUI/%2e%2e/%2e%2e/outside/secret.txt",
+        "/ComfyUI/models/..%2f..%2f..%2foutside/secret.txt",
+        "/%2e%2e%2foutside%2fsecret.txt",
+        "/ComfyUI/..%5c..%5coutside%5csecret.txt",
+        "/" + absolute,
+        "/" + absolute.replace("/", "%2f"),
+        "/escape/secret.txt",  # directory symlink pointing outside
+        "/escape/?ls",  # its listing
+        "/ComfyUI/models/loras/escape.safetensors",  # file symlink pointing outside
+    ]
+
+
+def test_nothing_outside_the_workspace_is_reachable(served: Served) -> None:
+    for path in _escape_paths(served.outside):
+        status, body = served.get(path, AUTH)
+        assert status >= 400, path
+        assert OUTSIDE_MARKER not in body, path
+
+
+def test_uploads_cannot_escape_through_a_symlink(served: Served) -> None:
+    status, _ = _request(served.port, "PUT", "/escape/planted.txt", AUTH, b"planted")
+    assert status >= 400
+    assert not (served.outside / "planted.txt").exists()
+
+
+def test_the_credentials_store_is_not_served(served: Served) -> None:
+    store = credentials.secrets_file(served.settings)
+    store.parent.mkdir(exist_ok=True)
+    store.write_text('{"filebrowser_password": "stored-secret"}')
+    relative = "/" + store.relative_to(served.workspace).as_posix()
+    status, body = served.get(relative, AUTH)
+    assert status >= 400 and b"stored-secret" not in body
+    status, _ = _request(served.port, "DELETE", relative, AUTH)
+    assert status >= 400 and store.exists()
+
+
+# --- the process ------------------------------------------------------------------------------
+
+
+def test_secret_is_neither_on_argv_nor_in_the_environment(served: Served) -> None:
+    process = psutil.Process(served.process.pid)
+    assert PASSWORD not in " ".join(process.cmdline())
+    assert all(PASSWORD not in value for value in process.environ().values())
+    config = state_dir(served.settings) / CONFIG_NAME
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+
+
+def test_only_the_http_port_is_open_and_nothing_else_runs(served: Served) -> None:
+    process = psutil.Process(served.process.pid)
+    sockets = process.net_connections(kind="all")
+    listening = [c for c in sockets if c.status == psutil.CONN_LISTEN]
+    assert [(c.laddr.ip, c.laddr.port) for c in listening] == [("127.0.0.1", served.port)]
+    # mDNS, SSDP, TFTP would be UDP sockets; FTP/SFTP/SMB more listeners.
+    assert not [c for c in sockets if c.type == socket.SOCK_DGRAM]
+    assert process.children(recursive=True) == []  # no ffmpeg, no thumbnailer, no workers
+
+
+# --- generated password, restarts, where it writes ---------------------------------------------
+
+
+def _all_files(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*")}
+
+
+def test_generated_password_is_announced_once_works_and_survives_restarts(
+    tmp_path: Path,
+) -> None:
+    workspace, _ = _make_tree(tmp_path)
+    settings = _settings(tmp_path, workspace)
+    before = _all_files(tmp_path)
+    log = tmp_path / "copyparty.log"
+
+    first = credentials.filebrowser_password(settings)
+    assert first.generated
+    spec = _spec(settings, first)
+    announced = filebrowser_announcement(settings, first)
+    with _running(spec, log) as process:
+        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", first.value))
+        assert status == 200
+        process.send_signal(signal.SIGKILL)  # a crash: the supervisor starts the same spec again
+        process.wait()
+
+    again = credentials.filebrowser_password(settings)
+    announced += filebrowser_announcement(settings, again)
+    with _running(spec, log):  # the same spec, unchanged
+        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", again.value))
+        assert status == 200
+    with _running(_spec(settings, again), log):  # and rebuilt, as a fresh `ignition start` does
+        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", again.value))
+        assert status == 200
+
+    assert again.value == first.value and not again.generated
+    assert "\n".join(announced).count(first.value) == 1
+    assert first.value not in log.read_text()
+
+    # copyparty wrote only into the run dir: nothing in the workspace, nothing in (its) HOME.
+    created = _all_files(tmp_path) - before - {log}
+    run_dir = settings.run_dir
+    assert {p for p in created if not p.is_relative_to(run_dir)} == {
+        credentials.secrets_file(settings).parent,
+        credentials.secrets_file(settings),
+    }
+    assert list((state_dir(settings) / "home").iterdir()) == []
+
+
+# --- building the spec ------------------------------------------------------------------------
+
+
+def test_disabled_means_no_service(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, tmp_path / "ws", filebrowser_enabled=False)
+    assert filebrowser_service(settings) is None
+    assert filebrowser_announcement(settings, credentials.Secret("x", generated=True)) == [
+        "File browser: off (FILEBROWSER_ENABLED=false)"
+    ]
+    assert not settings.run_dir.exists()
+
+
+def test_spec_runs_copyparty_with_only_a_config_path(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, tmp_path / "ws", filebrowser_password=PASSWORD)
+    spec = filebrowser_service(settings)
+    assert spec is not None
+    config = state_dir(settings) / CONFIG_NAME
+    assert spec.argv[1:] == ("-m", "copyparty", "-c", str(config))
+    assert PASSWORD not in " ".join(spec.argv) + " ".join(spec.env.values())
+    text = config.read_text()
+    assert "i: 0.0.0.0" in text and f"p: {settings.filebrowser_port}" in text
+    assert f"admin: {PASSWORD}" in text
+    assert spec.ready_url == f"http://127.0.0.1:{settings.filebrowser_port}/"
+
+
+def test_public_url_is_the_runpod_proxy_on_a_pod(tmp_path: Path) -> None:
+    settings = load_settings(workspace=tmp_path, runpod_pod_id="abc123", filebrowser_port=8080)
+    assert public_url(settings) == "https://abc123-8080.proxy.runpod.net/"
+    lines = filebrowser_announcement(settings, credentials.Secret("s3cret", generated=False))
+    assert lines[0].startswith("File browser: https://abc123-8080.proxy.runpod.net/")
+    assert all("s3cret" not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"filebrowser_username": "ad:min"},
+        {"filebrowser_username": "ad min"},
+        {"filebrowser_password": "pass\nword"},
+        {"filebrowser_password": "pass  # word"},
+    ],
+    ids=["colon-in-user", "space-in-user", "newline-in-password", "comment-in-password"],
+)
+def test_unusable_account_is_a_config_error(tmp_path: Path, overrides: dict[str, str]) -> None:
+    settings = _settings(tmp_path, tmp_path / "ws", **{"filebrowser_password": PASSWORD, **overrides})
+    with pytest.raises(ConfigError) as caught:
+        filebrowser_service(settings)
+    assert PASSWORD not in str(caught.value)
+    assert not (state_dir(settings) / CONFIG_NAME).exists()
+
+
+def test_run_dir_inside_the_workspace_is_refused(tmp_path: Path) -> None:
+    settings = load_settings(
+        workspace=tmp_path, run_dir=tmp_path / "run", filebrowser_password=PASSWORD
+    )
+    with pytest.raises(ConfigError, match="IGNITION_RUN_DIR"):
+        filebrowser_service(settings)
+
+
+# --- a real browser ---------------------------------------------------------------------------
+
+
+def _browser_available() -> bool:
+    present = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+    if not present and os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are required (apt-get install chromium "
+                    "chromium-driver)")
+    return present
+
+
+def test_a_person_logs_in_with_a_browser_and_sees_the_models(
+    served: Served, tmp_path: Path
+) -> None:
+    if not _browser_available():
+        pytest.skip("chromium / chromedriver not installed")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    # An explicit driver path keeps Selenium Manager (which would download drivers) out of it.
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    try:
+        base = f"http://127.0.0.1:{served.port}/"
+        driver.get(base + "?h")
+        driver.find_element(By.ID, "lu").send_keys("admin")
+        driver.find_element(By.ID, "lp").send_keys(PASSWORD)
+        driver.find_element(By.ID, "ls").click()
+        wait = WebDriverWait(driver, 20)
+        # The session cookie: cppws over HTTPS, cppwd over plain HTTP.
+        wait.until(lambda d: d.get_cookie("cppwd") or d.get_cookie("cppws"))
+
+        driver.get(base + "ComfyUI/models/")
+        wait.until(lambda d: d.find_elements(By.LINK_TEXT, "checkpoints/"))[0].click()
+        wait.until(lambda d: d.find_elements(By.LINK_TEXT, "base.safetensors"))
+    finally:
+        driver.quit()
