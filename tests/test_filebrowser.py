@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import importlib.util
 import os
 import shutil
 import signal
@@ -231,9 +232,8 @@ def test_upload_lands_in_the_models_folder(served: Served) -> None:
         served.port, "PUT", "/ComfyUI/models/loras/style.safetensors", AUTH, payload
     )
     assert status == 201
-    assert (served.workspace / "ComfyUI" / "models" / "loras" / "style.safetensors").read_bytes() == (
-        payload
-    )
+    landed = served.workspace / "ComfyUI" / "models" / "loras" / "style.safetensors"
+    assert landed.read_bytes() == payload
 
 
 # --- confinement ------------------------------------------------------------------------------
@@ -305,6 +305,13 @@ def test_only_the_http_port_is_open_and_nothing_else_runs(served: Served) -> Non
 # --- generated password, restarts, where it writes ---------------------------------------------
 
 
+def _logs_in(settings: Settings, password: str) -> bool:
+    status, _ = _request(
+        settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", password)
+    )
+    return status == 200
+
+
 def _all_files(root: Path) -> set[Path]:
     return {path for path in root.rglob("*")}
 
@@ -322,19 +329,16 @@ def test_generated_password_is_announced_once_works_and_survives_restarts(
     spec = _spec(settings, first)
     announced = filebrowser_announcement(settings, first)
     with _running(spec, log) as process:
-        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", first.value))
-        assert status == 200
+        assert _logs_in(settings, first.value)
         process.send_signal(signal.SIGKILL)  # a crash: the supervisor starts the same spec again
         process.wait()
 
     again = credentials.filebrowser_password(settings)
     announced += filebrowser_announcement(settings, again)
     with _running(spec, log):  # the same spec, unchanged
-        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", again.value))
-        assert status == 200
+        assert _logs_in(settings, again.value)
     with _running(_spec(settings, again), log):  # and rebuilt, as a fresh `ignition start` does
-        status, _ = _request(settings.filebrowser_port, "GET", "/ComfyUI/?ls", _basic("admin", again.value))
-        assert status == 200
+        assert _logs_in(settings, again.value)
 
     assert again.value == first.value and not again.generated
     assert "\n".join(announced).count(first.value) == 1
@@ -394,7 +398,8 @@ def test_public_url_is_the_runpod_proxy_on_a_pod(tmp_path: Path) -> None:
     ids=["colon-in-user", "space-in-user", "newline-in-password", "comment-in-password"],
 )
 def test_unusable_account_is_a_config_error(tmp_path: Path, overrides: dict[str, str]) -> None:
-    settings = _settings(tmp_path, tmp_path / "ws", **{"filebrowser_password": PASSWORD, **overrides})
+    overrides = {"filebrowser_password": PASSWORD, **overrides}
+    settings = _settings(tmp_path, tmp_path / "ws", **overrides)
     with pytest.raises(ConfigError) as caught:
         filebrowser_service(settings)
     assert PASSWORD not in str(caught.value)
@@ -413,11 +418,14 @@ def test_run_dir_inside_the_workspace_is_refused(tmp_path: Path) -> None:
 
 
 def _browser_available() -> bool:
-    present = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-    if not present and os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are required (apt-get install chromium "
-                    "chromium-driver)")
-    return present
+    missing = [tool for tool in (CHROMIUM, CHROMEDRIVER) if not Path(tool).exists()]
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("selenium")
+    if missing and os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
+        pytest.fail(
+            f"missing {missing}: apt-get install chromium chromium-driver; pip install .[dev]"
+        )
+    return not missing
 
 
 def test_a_person_logs_in_with_a_browser_and_sees_the_models(
@@ -425,7 +433,7 @@ def test_a_person_logs_in_with_a_browser_and_sees_the_models(
 ) -> None:
     if not _browser_available():
         pytest.skip("chromium / chromedriver not installed")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

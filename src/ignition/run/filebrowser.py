@@ -28,6 +28,9 @@ from ignition.run.service import ServiceSpec
 from ignition.settings import Settings
 
 SERVICE_NAME = "filebrowser"
+# RunPod's proxy reaches the pod from outside the container, so the port must be bound on every
+# interface; tests pass 127.0.0.1.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 CONFIG_NAME = "copyparty.conf"
 
 # copyparty parses `user: password` lines and treats ":" `,` and whitespace in names specially.
@@ -61,7 +64,7 @@ _HARDENING = (
 
 
 def filebrowser_service(
-    settings: Settings, *, password: Secret | None = None, bind: str = "0.0.0.0"
+    settings: Settings, *, password: Secret | None = None, bind: str = ALL_INTERFACES
 ) -> ServiceSpec | None:
     """The supervised copyparty process, or None when FILEBROWSER_ENABLED=false.
 
@@ -82,13 +85,13 @@ def filebrowser_service(
     config = state / CONFIG_NAME
     _write_private(config, _config_text(settings, secret.value, bind, state))
 
-    host = "127.0.0.1" if bind == "0.0.0.0" else bind  # noqa: S104 - the wildcard, not a bind
+    host = "127.0.0.1" if bind == ALL_INTERFACES else bind
     return ServiceSpec(
         name=SERVICE_NAME,
         argv=(sys.executable, "-m", "copyparty", "-c", str(config)),
         env={
-            # copyparty keeps sessions, salts and other databases under $XDG_CONFIG_HOME/copyparty
-            # (falling back to ~/.config); HOME is redirected too so no dotfile lands in the real one.
+            # copyparty keeps sessions, salts and other databases in $XDG_CONFIG_HOME/copyparty
+            # (else ~/.config); HOME is redirected too, so no dotfile lands in the real one.
             "XDG_CONFIG_HOME": str(state),
             "HOME": str(state / "home"),
             # An inherited PRTY_CONFIG would load a second config; ${VAR} expansion would rewrite a
