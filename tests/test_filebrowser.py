@@ -40,6 +40,9 @@ from ignition.settings import Settings, load_settings
 
 PASSWORD = "correct-horse-battery-staple"
 OUTSIDE_MARKER = b"OUTSIDE-THE-WORKSPACE"
+# copyparty bans a client address after repeated refusals; refused requests come from a second
+# loopback address, so the owner's requests (and the browser test) are never caught by a ban.
+OWNER, STRANGER = "127.0.0.1", "127.0.0.2"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -142,9 +145,12 @@ def _request(
     path: str,
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
+    source: str = OWNER,
 ) -> tuple[int, bytes]:
     """One request with `path` sent exactly as written (no client-side normalisation)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source, 0)
+    )
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -164,8 +170,10 @@ class Served:
     def port(self) -> int:
         return self.settings.filebrowser_port
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        return _request(self.port, "GET", path, headers)
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, source: str = OWNER
+    ) -> tuple[int, bytes]:
+        return _request(self.port, "GET", path, headers, source=source)
 
 
 @pytest.fixture(scope="module")
@@ -200,20 +208,37 @@ AUTH = _basic("admin", PASSWORD)
 def test_without_valid_credentials_nothing_is_served(
     served: Served, headers: dict[str, str]
 ) -> None:
-    status, body = served.get("/ComfyUI/models/checkpoints/", headers)
+    status, body = served.get("/ComfyUI/models/checkpoints/", headers, STRANGER)
     assert status in (401, 403)
     assert b"base.safetensors" not in body
-    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers)
+    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers, STRANGER)
     assert status in (401, 403) and body != b"x" * 64
     # The root answers (it is the login page) but lists nothing.
-    status, body = served.get("/?ls", headers)
+    status, body = served.get("/?ls", headers, STRANGER)
     assert b"ComfyUI" not in body
 
 
-def test_anonymous_upload_is_refused(served: Served) -> None:
-    status, _ = _request(served.port, "PUT", "/ComfyUI/models/loras/anon.bin", body=b"x")
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("PUT", "/ComfyUI/models/loras/anon.bin", {}),
+        ("MKCOL", "/ComfyUI/anon/", {}),
+        ("DELETE", "/ComfyUI/models/checkpoints/base.safetensors", {}),
+        ("MOVE", "/ComfyUI/models/", {"Destination": "/moved/"}),
+        ("PROPFIND", "/ComfyUI/", {"Depth": "1"}),  # WebDAV listing
+    ],
+)
+def test_anonymous_writes_and_webdav_are_refused(
+    served: Served, method: str, path: str, headers: dict[str, str]
+) -> None:
+    payload = b"x" if method == "PUT" else None
+    status, body = _request(served.port, method, path, headers, payload, STRANGER)
     assert status in (401, 403)
-    assert not (served.workspace / "ComfyUI" / "models" / "loras" / "anon.bin").exists()
+    assert b"<D:response>" not in body  # no WebDAV listing
+    models = served.workspace / "ComfyUI" / "models"
+    assert (models / "checkpoints" / "base.safetensors").exists()
+    assert not (models / "loras" / "anon.bin").exists()
+    assert not (served.workspace / "ComfyUI" / "anon").exists()
 
 
 @pytest.mark.parametrize(
@@ -258,13 +283,13 @@ def _escape_paths(outside: Path) -> list[str]:
 
 def test_nothing_outside_the_workspace_is_reachable(served: Served) -> None:
     for path in _escape_paths(served.outside):
-        status, body = served.get(path, AUTH)
+        status, body = served.get(path, AUTH, STRANGER)
         assert status >= 400, path
         assert OUTSIDE_MARKER not in body, path
 
 
 def test_uploads_cannot_escape_through_a_symlink(served: Served) -> None:
-    status, _ = _request(served.port, "PUT", "/escape/planted.txt", AUTH, b"planted")
+    status, _ = _request(served.port, "PUT", "/escape/planted.txt", AUTH, b"planted", STRANGER)
     assert status >= 400
     assert not (served.outside / "planted.txt").exists()
 
@@ -274,10 +299,21 @@ def test_the_credentials_store_is_not_served(served: Served) -> None:
     store.parent.mkdir(exist_ok=True)
     store.write_text('{"filebrowser_password": "stored-secret"}')
     relative = "/" + store.relative_to(served.workspace).as_posix()
-    status, body = served.get(relative, AUTH)
+    status, body = served.get(relative, AUTH, STRANGER)
     assert status >= 400 and b"stored-secret" not in body
-    status, _ = _request(served.port, "DELETE", relative, AUTH)
+    status, _ = _request(served.port, "DELETE", relative, AUTH, source=STRANGER)
     assert status >= 400 and store.exists()
+
+
+def test_guessing_gets_the_guesser_banned(served: Served) -> None:
+    guesser = "127.0.0.3"
+    for attempt in range(21):  # "more than 20 in 10 minutes"
+        status, _ = served.get("/ComfyUI/", _basic("admin", f"guess-{attempt}"), guesser)
+        assert status in (401, 403)
+    status, body = served.get("/ComfyUI/?ls", AUTH, guesser)
+    assert status >= 400 and b"models" not in body  # even the right password, from there
+    status, _ = served.get("/ComfyUI/?ls", AUTH)
+    assert status == 200
 
 
 # --- the process ------------------------------------------------------------------------------
