@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import importlib.util
+import itertools
 import os
 import shutil
 import signal
@@ -40,9 +41,12 @@ from ignition.settings import Settings, load_settings
 
 PASSWORD = "correct-horse-battery-staple"
 OUTSIDE_MARKER = b"OUTSIDE-THE-WORKSPACE"
-# copyparty bans a client address after repeated refusals; refused requests come from a second
-# loopback address, so the owner's requests (and the browser test) are never caught by a ban.
-OWNER, STRANGER = "127.0.0.1", "127.0.0.2"
+# copyparty bans a client address after repeated refusals. Each test that expects refusals sends
+# them from its own loopback address (127.0.1.N, the `stranger` fixture): a ban then never turns a
+# later test's "refused by the check under test" into "refused because banned", and never catches
+# the owner's requests from 127.0.0.1.
+OWNER = "127.0.0.1"
+_STRANGERS = itertools.count(1)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -191,6 +195,11 @@ def served() -> Iterator[Served]:
 AUTH = _basic("admin", PASSWORD)
 
 
+@pytest.fixture
+def stranger() -> str:
+    return f"127.0.1.{next(_STRANGERS)}"
+
+
 # --- authentication ---------------------------------------------------------------------------
 
 
@@ -206,15 +215,15 @@ AUTH = _basic("admin", PASSWORD)
     ids=["anonymous", "wrong-password", "wrong-user", "password-only", "pw-header-wrong"],
 )
 def test_without_valid_credentials_nothing_is_served(
-    served: Served, headers: dict[str, str]
+    served: Served, headers: dict[str, str], stranger: str
 ) -> None:
-    status, body = served.get("/ComfyUI/models/checkpoints/", headers, STRANGER)
+    status, body = served.get("/ComfyUI/models/checkpoints/", headers, stranger)
     assert status in (401, 403)
     assert b"base.safetensors" not in body
-    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers, STRANGER)
+    status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers, stranger)
     assert status in (401, 403) and body != b"x" * 64
     # The root answers (it is the login page) but lists nothing.
-    status, body = served.get("/?ls", headers, STRANGER)
+    status, body = served.get("/?ls", headers, stranger)
     assert b"ComfyUI" not in body
 
 
@@ -229,10 +238,10 @@ def test_without_valid_credentials_nothing_is_served(
     ],
 )
 def test_anonymous_writes_and_webdav_are_refused(
-    served: Served, method: str, path: str, headers: dict[str, str]
+    served: Served, method: str, path: str, headers: dict[str, str], stranger: str
 ) -> None:
     payload = b"x" if method == "PUT" else None
-    status, body = _request(served.port, method, path, headers, payload, STRANGER)
+    status, body = _request(served.port, method, path, headers, payload, stranger)
     assert status in (401, 403)
     assert b"<D:response>" not in body  # no WebDAV listing
     models = served.workspace / "ComfyUI" / "models"
@@ -281,36 +290,79 @@ def _escape_paths(outside: Path) -> list[str]:
     ]
 
 
-def test_nothing_outside_the_workspace_is_reachable(served: Served) -> None:
+def test_nothing_outside_the_workspace_is_reachable(served: Served, stranger: str) -> None:
     for path in _escape_paths(served.outside):
-        status, body = served.get(path, AUTH, STRANGER)
+        status, body = served.get(path, AUTH, stranger)
         assert status >= 400, path
         assert OUTSIDE_MARKER not in body, path
 
 
-def test_uploads_cannot_escape_through_a_symlink(served: Served) -> None:
-    status, _ = _request(served.port, "PUT", "/escape/planted.txt", AUTH, b"planted", STRANGER)
+def test_uploads_cannot_escape_through_a_symlink(served: Served, stranger: str) -> None:
+    status, _ = _request(served.port, "PUT", "/escape/planted.txt", AUTH, b"planted", stranger)
     assert status >= 400
     assert not (served.outside / "planted.txt").exists()
 
 
-def test_the_credentials_store_is_not_served(served: Served) -> None:
+def test_the_credentials_store_is_not_served(served: Served, stranger: str) -> None:
     store = credentials.secrets_file(served.settings)
     store.parent.mkdir(exist_ok=True)
     store.write_text('{"filebrowser_password": "stored-secret"}')
     relative = "/" + store.relative_to(served.workspace).as_posix()
-    status, body = served.get(relative, AUTH, STRANGER)
+    status, body = served.get(relative, AUTH, stranger)
     assert status >= 400 and b"stored-secret" not in body
-    status, _ = _request(served.port, "DELETE", relative, AUTH, source=STRANGER)
+    status, _ = _request(served.port, "DELETE", relative, AUTH, source=stranger)
     assert status >= 400 and store.exists()
 
 
-def test_guessing_gets_the_guesser_banned(served: Served) -> None:
-    guesser = "127.0.0.3"
+def _session_cookie(served: Served) -> str:
+    """Log in the way the web page does (a multipart form) and return the session cookie."""
+    boundary = "ignition-test-boundary"
+    fields = {"act": "login", "uname": "admin", "cppwd": PASSWORD}
+    body = (
+        "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in fields.items()
+        )
+        + f"--{boundary}--\r\n"
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=body.encode(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        response = connection.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie") or ""
+    finally:
+        connection.close()
+    assert cookie.startswith(("cppwd=", "cppws=")), cookie
+    return cookie.split(";")[0]
+
+
+def test_another_pods_page_cannot_use_the_session_to_write(served: Served, stranger: str) -> None:
+    # runpod.net is not on the Public Suffix List: every pod is "same-site" with every other, so
+    # SameSite cookies do not stop a page on another pod; copyparty's Origin check does.
+    cookie = {"Cookie": _session_cookie(served)}
+    target = served.workspace / "ComfyUI" / "models" / "checkpoints" / "base.safetensors"
+    path = "/ComfyUI/models/checkpoints/base.safetensors?delete"
+    foreign = {**cookie, "Origin": "https://otherpod-8080.proxy.runpod.net"}
+    status, _ = _request(served.port, "POST", path, foreign, source=stranger)
+    assert status == 403 and target.exists()
+    status, _ = _request(served.port, "PUT", "/ComfyUI/planted.bin", foreign, b"x", stranger)
+    assert status == 403 and not (served.workspace / "ComfyUI" / "planted.bin").exists()
+    # The same cookie without a foreign Origin is a valid session.
+    status, body = served.get("/ComfyUI/models/checkpoints/?ls", cookie)
+    assert status == 200 and b"base.safetensors" in body
+
+
+def test_guessing_gets_the_guesser_banned(served: Served, stranger: str) -> None:
     for attempt in range(21):  # "more than 20 in 10 minutes"
-        status, _ = served.get("/ComfyUI/", _basic("admin", f"guess-{attempt}"), guesser)
+        status, _ = served.get("/ComfyUI/", _basic("admin", f"guess-{attempt}"), stranger)
         assert status in (401, 403)
-    status, body = served.get("/ComfyUI/?ls", AUTH, guesser)
+    status, body = served.get("/ComfyUI/?ls", AUTH, stranger)
     assert status >= 400 and b"models" not in body  # even the right password, from there
     status, _ = served.get("/ComfyUI/?ls", AUTH)
     assert status == 200
