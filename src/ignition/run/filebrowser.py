@@ -2,8 +2,9 @@
 
 Steps, in the order `filebrowser_service` takes them:
 1. FILEBROWSER_ENABLED=false → no service.
-2. Check that the account and paths can be written into copyparty's line-based config unchanged
-   (a newline or "  #" in a password would silently change the config, not the password).
+2. Check that the run dir lies outside the served workspace, and that the account and paths can be
+   written into copyparty's line-based config unchanged (a newline or "  #" in a password would
+   silently change the config, not the password).
 3. Write every setting, the password included, to one 0600 file in the run dir; argv carries only
    that file's path, because `ps` shows argv to every user on the box.
 4. Point all of copyparty's own state (sessions, salts, upload snapshots) into the run dir, so it
@@ -74,10 +75,11 @@ def filebrowser_service(
     """
     if not settings.filebrowser_enabled:
         return None
-    secret = password if password is not None else credentials.filebrowser_password(settings)
     state = state_dir(settings)
     _check_outside_workspace(settings, state)
-    _check_config_safe(settings, secret.value)
+    _check_config_safe(settings)
+    secret = password if password is not None else credentials.filebrowser_password(settings)
+    _check_password_safe(secret.value)
 
     for directory in (state, state / "home", state / "hist", state / "empty"):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -178,18 +180,12 @@ def _credentials_dir(settings: Settings) -> Path:
     return credentials.secrets_file(settings).parent
 
 
-def _check_config_safe(settings: Settings, password: str) -> None:
+def _check_config_safe(settings: Settings) -> None:
     user = settings.filebrowser_username
     if not _USERNAME.fullmatch(user):
         raise ConfigError(
             f"FILEBROWSER_USERNAME {user!r} cannot be used as a login name",
             hint="use letters, digits, '.', '_' or '-' (up to 64), starting with a letter or digit",
-        )
-    if not password or _has_control_char(password) or "  #" in password:
-        raise ConfigError(
-            "FILEBROWSER_PASSWORD cannot be used: it is empty, holds a control character "
-            "(newline, tab …) or two spaces before a '#'",
-            hint="choose another password, or unset FILEBROWSER_PASSWORD to get a generated one",
         )
     for name, path in (("WORKSPACE", settings.workspace), ("IGNITION_RUN_DIR", settings.run_dir)):
         if _has_control_char(str(path)) or "  #" in str(path):
@@ -197,6 +193,15 @@ def _check_config_safe(settings: Settings, password: str) -> None:
                 f"{name} {str(path)!r} cannot be passed to the file browser",
                 hint=f"set {name} to a path without control characters or '  #'",
             )
+
+
+def _check_password_safe(password: str) -> None:
+    if not password or _has_control_char(password) or "  #" in password:
+        raise ConfigError(
+            "FILEBROWSER_PASSWORD cannot be used: it is empty, holds a control character "
+            "(newline, tab …) or two spaces before a '#'",
+            hint="choose another password, or unset FILEBROWSER_PASSWORD to get a generated one",
+        )
 
 
 def _check_outside_workspace(settings: Settings, state: Path) -> None:
