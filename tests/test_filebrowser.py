@@ -57,7 +57,7 @@ def _free_port() -> int:
 
 
 def _make_tree(root: Path) -> tuple[Path, Path]:
-    """A workspace with a model and two symlinks out of it, and the directory they point to."""
+    """A workspace with a model, two symlinks out of it and one within, and an outside dir."""
     workspace, outside = root / "workspace", root / "outside"
     (workspace / "ComfyUI" / "models" / "loras").mkdir(parents=True)
     (workspace / "ComfyUI" / "models" / "checkpoints").mkdir()
@@ -67,6 +67,10 @@ def _make_tree(root: Path) -> tuple[Path, Path]:
     (workspace / "escape").symlink_to(outside)
     (workspace / "ComfyUI" / "models" / "loras" / "escape.safetensors").symlink_to(
         outside / "secret.txt"
+    )
+    # A link that stays inside (how a persistent model store may be wired in) must keep working.
+    (workspace / "ComfyUI" / "models" / "linked").symlink_to(
+        workspace / "ComfyUI" / "models" / "checkpoints"
     )
     return workspace, outside
 
@@ -252,6 +256,11 @@ def test_valid_credentials_list_and_download(served: Served, headers: dict[str, 
     status, body = served.get("/ComfyUI/models/checkpoints/?ls", headers)
     assert status == 200 and b"base.safetensors" in body
     status, body = served.get("/ComfyUI/models/checkpoints/base.safetensors", headers)
+    assert status == 200 and body == b"x" * 64
+
+
+def test_symlinks_within_the_workspace_are_followed(served: Served) -> None:
+    status, body = served.get("/ComfyUI/models/linked/base.safetensors", AUTH)
     assert status == 200 and body == b"x" * 64
 
 
