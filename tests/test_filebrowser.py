@@ -544,8 +544,15 @@ def test_a_person_logs_in_with_a_browser_and_sees_the_models(
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)
+    # Chromium writes crash-report settings and a dconf cache under HOME whatever --user-data-dir
+    # says: give it a HOME of its own.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
     # An explicit driver path keeps Selenium Manager (which would download drivers) out of it.
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    service = webdriver.ChromeService(CHROMEDRIVER, env=env)
+    driver = webdriver.Chrome(options=options, service=service)
     try:
         base = f"http://127.0.0.1:{served.port}/"
         driver.get(base + "?h")
