@@ -42,7 +42,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _BAN = "20,10,30"
 
 # Each option is one line of copyparty's [global] section; see `python -m copyparty --help`.
-_HARDENING = (
+_OPTIONS = (
     "usernames",  # log in with user AND password (copyparty's default checks the password only)
     "http-only",  # RunPod's proxy terminates TLS; no certificate generation at start
     "no-crt",
@@ -152,7 +152,7 @@ def _config_text(settings: Settings, password: str, bind: str, state: Path) -> s
         "  name: ignition",
         f"  hist: {state / 'hist'}",
         f"  ses-db: {state / 'sessions.db'}",
-        *(f"  {option}" for option in _HARDENING),
+        *(f"  {option}" for option in _OPTIONS),
         "",
         "[accounts]",
         f"  {user}: {password}",
