@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import Fakes
@@ -157,3 +158,32 @@ def test_catalog_command_lists_every_name(fakes: Fakes) -> None:
     assert result.returncode == 0
     for name in ("flux1-dev", "flux1-schnell", "ae", "clip_l", "t5xxl_fp16", "sdxl-base"):
         assert f"\n{name} " in result.stdout
+
+
+def test_unusable_settings_exit_2_with_the_variable_named(fakes: Fakes) -> None:
+    result = ignition(fakes, "download", IGNITION_CONNECTIONS="lots")
+    assert result.returncode == 2
+    assert "IGNITION_CONNECTIONS: Input should be a valid integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_process_list_never_shows_a_token(fakes: Fakes) -> None:
+    fakes.civitai.add(1)
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("_MODELS")}
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    clean["PYTHONPATH"] = source
+    env = {**clean, **fakes.env(CIVITAI_TOKEN=fakes.civitai.token, CIVITAI_MODELS="1")}
+    command = [sys.executable, "-m", "ignition", "download", "--models-dir", str(fakes.models_dir)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        seen = []
+        while run.poll() is None:
+            try:
+                seen.append(Path(f"/proc/{run.pid}/cmdline").read_bytes())
+            except OSError:
+                break
+            time.sleep(0.02)
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert seen
+    assert all(fakes.civitai.token.encode() not in cmdline for cmdline in seen)
+    assert fakes.civitai.token.encode() not in out + err

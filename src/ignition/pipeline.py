@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ignition._http import HttpClient, HttpError, RetryPolicy, redact_url
+from pydantic import SecretStr
+
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    HttpError,
+    RetryPolicy,
+    describe_network_error,
+    redact_url,
+)
 from ignition.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -22,6 +31,7 @@ from ignition.errors import (
     FetchError,
     IgnitionError,
     PlaceError,
+    ResolveError,
 )
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
@@ -29,12 +39,13 @@ from ignition.fetch.verify import check_fetched
 from ignition.place.install import (
     VerifiedFiles,
     destination,
+    exclusive,
     install,
     is_in_place,
     staging_path,
 )
 from ignition.progress import RunDisplay
-from ignition.records import FetchRequest, ModelRef, ResolvedFile
+from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error, resolve
 from ignition.settings import Settings
@@ -113,9 +124,8 @@ async def provision(
     return report
 
 
-def _secret(value: object) -> str | None:
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if getter is not None else None
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 async def _resolve_all(
@@ -131,11 +141,16 @@ async def _resolve_all(
                 return error
             except HttpError as error:
                 return explain_http_error(error, ref, settings)
+            except NETWORK_ERRORS as error:
+                return ResolveError(
+                    f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
+                    hint="check the network and CIVITAI_ENDPOINT / HF_ENDPOINT; run again",
+                )
 
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
     for ref, answer in zip(refs, answers, strict=True):
-        source = "civitai" if ref.key[0] == "civitai" else "huggingface"
+        source = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
         if isinstance(answer, IgnitionError):
             outcome = ModelOutcome(name=ref.text, source=source)
             _record_error(outcome, answer)
@@ -234,12 +249,16 @@ async def _fetch_all(
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
-                await _fetch_and_place(client, settings, item, verified, progress)
-                item.outcome.status = "ok"
+                item.outcome.status = await _fetch_and_place(
+                    client, settings, item, verified, progress
+                )
             except IgnitionError as error:
                 _record_error(item.outcome, error)
             except HttpError as error:
                 _record_error(item.outcome, explain_http_error(error, item.file.ref, settings))
+            except NETWORK_ERRORS as error:
+                message = f"{item.file.name}: {describe_network_error(error)}"
+                _record_error(item.outcome, FetchError(message, hint="run again"))
             except OSError as error:
                 _record_error(item.outcome, PlaceError(f"{item.file.filename}: {error}"))
             finally:
@@ -255,9 +274,13 @@ async def _fetch_and_place(
     item: _Planned,
     verified: VerifiedFiles,
     progress: TransferProgress,
-) -> None:
-    """Fetch into staging → check size, sha256, header → move into place. A checksum mismatch
-    earns one fresh download (a flaky connection or an expired link), then fails."""
+) -> str:
+    """Lock the staging file → fetch into it → check size, sha256, header → move into place.
+
+    Returns "ok", or "skipped" when another process installed the file while we waited for
+    the lock. A checksum mismatch earns one fresh download (a flaky connection or an expired
+    link), then fails.
+    """
     file = item.file
     identity = (
         f"sha256:{file.expected_sha256}"
@@ -272,21 +295,27 @@ async def _fetch_and_place(
         identity=identity,
         label=f"{file.folder}/{file.filename}",
     )
-    for attempt in range(2):
-        fetched = await fetch_file(client, request, progress)
-        try:
-            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-        except FetchError as error:
-            with contextlib.suppress(OSError):
-                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-            if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                continue
-            raise
-        placed = await asyncio.to_thread(install, fetched, item.target)
-        verified.record(placed.path, fetched.sha256)
-        item.outcome.size = fetched.size_bytes
-        item.outcome.sha256 = fetched.sha256
-        return
+    async with exclusive(settings.models_dir, identity):
+        if await asyncio.to_thread(
+            is_in_place, item.target, file.expected_size, file.expected_sha256, verified
+        ):
+            return "skipped"
+        for attempt in range(2):
+            fetched = await fetch_file(client, request, progress)
+            try:
+                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+            except FetchError as error:
+                with contextlib.suppress(OSError):
+                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+                if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                    continue
+                raise
+            placed = await asyncio.to_thread(install, fetched, item.target)
+            verified.record(placed.path, fetched.sha256)
+            item.outcome.size = fetched.size_bytes
+            item.outcome.sha256 = fetched.sha256
+            return "ok"
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:

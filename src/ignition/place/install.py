@@ -7,12 +7,15 @@ final move is an atomic rename) but not inside any folder ComfyUI scans.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ignition.errors import PlaceError
@@ -20,6 +23,7 @@ from ignition.records import FetchedFile, PlacedFile
 
 _STATE_DIR = ".ignition"
 _HASH_CHUNK = 4 * 1024 * 1024
+_LOCK_POLL_S = 0.2
 
 
 def state_dir(models_dir: Path) -> Path:
@@ -30,6 +34,29 @@ def staging_path(models_dir: Path, identity: str) -> Path:
     """Where a file's bytes arrive: named after its identity, so a re-run finds its partial."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return state_dir(models_dir) / "staging" / f"{digest}.part"
+
+
+@contextlib.asynccontextmanager
+async def exclusive(models_dir: Path, identity: str) -> AsyncIterator[None]:
+    """One writer per staging file across processes (the pod's own run and a manual
+    `ignition download`): the second waits, then usually finds the file already in place.
+
+    Lock files live apart from staging and are never deleted: unlinking a lock someone waits
+    on would hand two processes "the" lock.
+    """
+    lock = state_dir(models_dir) / "locks" / f"{staging_path(models_dir, identity).stem}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        while True:  # polled, not blocking in a thread, so a cancelled run lets go at once
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(_LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def destination(models_dir: Path, folder: str, filename: str) -> Path:
