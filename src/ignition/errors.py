@@ -3,6 +3,7 @@
     IgnitionError                  code, message, hint (what to do next)
     ├── ConfigError                a setting or flag is unusable
     ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
+    │   └── DuplicateEntryError    the same file listed twice (harmless: fetched once)
     ├── ResolveError               the source cannot tell us which bytes to fetch
     │   ├── ModelNotFoundError     404/410, unknown id, missing file in a repo
     │   ├── TokenMissingError      login required / token invalid
@@ -16,7 +17,11 @@
     │   ├── NotAModelError         an HTML/JSON page where weights were expected
     │   ├── DiskFullError
     │   └── TransferStalledError
-    └── PlaceError                 the verified file cannot be moved into place
+    ├── PlaceError                 the verified file cannot be moved into place
+    └── DeployError                RunPod's API did not take the template (`template --deploy`)
+        ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
+        ├── TemplateRejectedError  400/422: RunPod's validation message
+        └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
 """
@@ -46,6 +51,14 @@ class ConfigError(IgnitionError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
+    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
+    source: str = ""
+    entry: str = ""
+
+
+class DuplicateEntryError(SpecError):
+    code = "IGN201"
+    default_hint = "remove one of the two entries"
 
 
 class ResolveError(IgnitionError):
@@ -107,3 +120,25 @@ class TransferStalledError(FetchError):
 
 class PlaceError(IgnitionError):
     code = "IGN500"
+
+
+class DeployError(IgnitionError):
+    code = "IGN600"
+
+
+class ApiKeyRejectedError(DeployError):
+    code = "IGN601"
+    default_hint = (
+        "check RUNPOD_API_KEY: create a key with read/write access under Settings → API Keys "
+        "in the RunPod console"
+    )
+
+
+class TemplateRejectedError(DeployError):
+    code = "IGN602"
+    default_hint = "RunPod's message names the field: change the flag that sets it and run again"
+
+
+class RunPodUnreachableError(DeployError):
+    code = "IGN603"
+    default_hint = "check the network connection and RUNPOD_API_URL, then run again"
