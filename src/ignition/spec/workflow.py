@@ -12,12 +12,22 @@ the caller can match them against the catalog or list them as missing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from ignition.errors import SpecError
+from ignition._http import NETWORK_ERRORS, HttpClient, describe_network_error, redact_url
+from ignition.errors import MissingSourceError, SpecError
+from ignition.place.layout import COMFYUI_FOLDERS, normalise_folder
+from ignition.records import ModelRef
+from ignition.resolve.catalog import load_catalog
+from ignition.settings import Settings
+from ignition.spec.civitai import parse_civitai_entry
+from ignition.spec.huggingface import parse_huggingface_entry
 
 # Core loader nodes: the widgets (in widget order, which is also their API input name order)
 # that name a model file, and the folder ComfyUI looks the file up in.
@@ -55,6 +65,10 @@ _LOADER_WIDGETS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "ModelPatchLoader": (("name", "model_patches"),),
     "AudioEncoderLoader": (("audio_encoder_name", "audio_encoders"),),
 }
+
+
+_HF_HOSTS = frozenset({"huggingface.co", "hf.co", "www.huggingface.co"})
+_CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com"})
 
 
 @dataclass(frozen=True)
@@ -157,3 +171,131 @@ def _dedupe(models: Iterable[WorkflowModel]) -> list[WorkflowModel]:
         if key not in chosen or (chosen[key].url is None and model.url is not None):
             chosen[key] = model
     return sorted(chosen.values(), key=lambda m: (m.url is None, m.directory, m.name))
+
+
+@dataclass(frozen=True)
+class WorkflowNeed:
+    """A workflow's model turned into something the pipeline can act on.
+
+    Exactly one of `ref` (fetch it through the resolvers) or `problem` (why it can't be
+    fetched: unknown folder, unsupported URL, or no source known) is set.
+    """
+
+    model: WorkflowModel
+    origin: str
+    ref: ModelRef | None = None
+    problem: SpecError | None = None
+
+
+def workflow_needs(models: Iterable[WorkflowModel], *, origin: str) -> list[WorkflowNeed]:
+    """Each model → a ref with the workflow's folder and filename, or the reason it has none.
+
+    URL-carrying entries go through the same parsers as CIVITAI_MODELS / HUGGINGFACE_MODELS
+    (so the same endpoint rewriting and token scoping apply); bare names are looked up in the
+    catalog by file name.
+    """
+    return [_need(model, origin) for model in models]
+
+
+def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
+    try:
+        folder = normalise_folder(model.directory)
+        if folder not in COMFYUI_FOLDERS:
+            raise SpecError(
+                f"{origin}: {model.node} wants {model.name!r} in unknown folder {folder!r}",
+                hint="fix the node's `directory`, or provision the file with an explicit "
+                ":folder in HUGGINGFACE_MODELS",
+            )
+        if model.url is not None:
+            ref = _ref_from_url(model, folder, origin)
+        else:
+            ref = _ref_from_catalog(model, folder, origin)
+    except SpecError as error:
+        return WorkflowNeed(model, origin, problem=error)
+    return WorkflowNeed(model, origin, ref=ref)
+
+
+def _ref_from_url(model: WorkflowModel, folder: str, origin: str) -> ModelRef:
+    assert model.url is not None
+    host = urlsplit(model.url).hostname or ""
+    if host in _HF_HOSTS:
+        hf = parse_huggingface_entry(model.url, folder)
+        return replace(hf, text=model.name, filename=model.name)
+    if host in _CIVITAI_HOSTS:
+        civitai = parse_civitai_entry(model.url, folder)
+        return replace(civitai, text=model.name, filename=model.name)
+    raise SpecError(
+        f"{origin}: {model.name!r} comes from {host or model.url!r}, which Ignition cannot "
+        "verify (only Hugging Face and CivitAI state a checksum)",
+        hint=f"download it yourself into models/{folder}/, or find it on Hugging Face",
+    )
+
+
+def _ref_from_catalog(model: WorkflowModel, folder: str, origin: str) -> ModelRef:
+    basename = model.name.rsplit("/", 1)[-1]
+    for entry in load_catalog().values():
+        if entry.path.rsplit("/", 1)[-1] == basename:
+            hf = parse_huggingface_entry(entry.name, folder)
+            return replace(hf, text=model.name, filename=model.name)
+    raise MissingSourceError(
+        f"missing, no source known: {model.node} in {origin} needs {folder}/{model.name}",
+        hint=f"add it to HUGGINGFACE_MODELS or CIVITAI_MODELS with ':{folder}', "
+        f"or upload it to models/{folder}/",
+    )
+
+
+def split_sources(text: str) -> list[str]:
+    """COMFYUI_WORKFLOWS: comma or newline separated paths or URLs."""
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+async def load_workflow(client: HttpClient, source: str, settings: Settings) -> str:
+    """The workflow text at `source`: a local path, or an http(s) URL fetched through `client`.
+
+    A huggingface.co / civitai.com URL is fetched from the configured endpoint (mirrors, tests).
+    """
+    if not source.startswith(("http://", "https://")):
+        return await asyncio.to_thread(_read_local, source)
+    url = _on_configured_endpoint(source, settings)
+    try:
+        async with client.get(url) as response:
+            if response.status >= 300:
+                raise SpecError(
+                    f"workflow {redact_url(source)}: HTTP {response.status}",
+                    hint="check the URL; a private file needs a public or raw link",
+                )
+            return await response.text(encoding="utf-8")
+    except NETWORK_ERRORS as error:
+        raise SpecError(
+            f"workflow {redact_url(source)} cannot be fetched: {describe_network_error(error)}",
+            hint="check the network and the URL",
+        ) from None
+
+
+def _read_local(source: str) -> str:
+    try:
+        return Path(source).expanduser().read_text(encoding="utf-8")
+    except OSError as error:
+        reason = error.strerror or str(error)
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    raise SpecError(
+        f"workflow {source} cannot be read: {reason}",
+        hint="check the path in --workflow / COMFYUI_WORKFLOWS",
+    )
+
+
+def _on_configured_endpoint(url: str, settings: Settings) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    endpoint = (
+        settings.hf_endpoint
+        if host in _HF_HOSTS
+        else settings.civitai_endpoint
+        if host in _CIVITAI_HOSTS
+        else None
+    )
+    if endpoint is None:
+        return url
+    base = urlsplit(endpoint)
+    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
