@@ -61,6 +61,12 @@ class DuplicateEntryError(SpecError):
     default_hint = "remove one of the two entries"
 
 
+class MissingSourceError(SpecError):
+    """A workflow names a model file but says nowhere where to get it."""
+
+    code = "IGN202"
+
+
 class ResolveError(IgnitionError):
     code = "IGN300"
 

@@ -30,8 +30,10 @@ from ignition.errors import (
     DuplicateEntryError,
     FetchError,
     IgnitionError,
+    MissingSourceError,
     PlaceError,
     ResolveError,
+    SpecError,
 )
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
@@ -50,6 +52,7 @@ from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error, resolve
 from ignition.settings import Settings
 from ignition.spec import parse_specs
+from ignition.spec.workflow import load_workflow, read_workflow, split_sources, workflow_needs
 
 # Left free after the plan, so a full disk never takes the pod's logs and databases with it.
 DISK_RESERVE_BYTES = 256 * 1024 * 1024
@@ -82,7 +85,8 @@ async def provision(
 ) -> ProvisionReport:
     """Provision the models `settings` asks for into `settings.models_dir`.
 
-    1. Parse both lists; each bad entry becomes a failed outcome, the rest go on.
+    1. Parse both lists and every workflow (COMFYUI_WORKFLOWS); each bad entry becomes a
+       failed outcome, the rest go on.
     2. Resolve every entry (several at once); a failure fails that entry only.
     3. Plan each file's destination; files already there with the right hash are skipped.
     4. Disk preflight: the bytes still to fetch must fit, or every fetch fails before starting.
@@ -106,7 +110,8 @@ async def provision(
     with display:
         async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
             display.set_phase("resolving")
-            resolved = await _resolve_all(client, settings, parsed.refs, report)
+            refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
+            resolved = await _resolve_all(client, settings, refs, report)
             verified = VerifiedFiles(models_dir)
             planned = await asyncio.to_thread(_plan, resolved, models_dir, verified, report)
             for outcome in report.outcomes:
@@ -122,6 +127,52 @@ async def provision(
             await _fetch_all(client, settings, planned, verified, display)
             await asyncio.to_thread(verified.save)
     return report
+
+
+async def _workflow_refs(
+    client: HttpClient, settings: Settings, report: ProvisionReport
+) -> list[ModelRef]:
+    """Every model the workflows need, as refs; what can't be fetched becomes an outcome.
+
+    A model with no known source that is already in its folder (the user uploaded it) counts
+    as in place, unverified; otherwise it is "missing" and the run fails, because the workflow
+    would fail in ComfyUI.
+    """
+    refs: list[ModelRef] = []
+    seen: set[tuple[str, str]] = set()
+    for source in split_sources(settings.comfyui_workflows):
+        try:
+            models = read_workflow(await load_workflow(client, source, settings), origin=source)
+        except SpecError as error:
+            outcome = ModelOutcome(name=source, source="workflow")
+            _record_error(outcome, error)
+            report.outcomes.append(outcome)
+            continue
+        for need in workflow_needs(models, origin=source):
+            key = (need.model.directory, need.model.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            if need.ref is not None:
+                refs.append(need.ref)
+                continue
+            outcome = ModelOutcome(
+                name=need.model.name,
+                source="workflow",
+                folder=need.model.directory,
+                filename=need.model.name,
+            )
+            report.outcomes.append(outcome)
+            assert need.problem is not None
+            present = settings.models_dir / need.model.directory / need.model.name
+            if isinstance(need.problem, MissingSourceError) and present.is_file():
+                outcome.status = "skipped"
+                outcome.path = str(present)
+                outcome.warnings.append("already in its folder; no source known, not verified")
+                continue
+            missing = isinstance(need.problem, MissingSourceError)
+            _record_error(outcome, need.problem, "missing" if missing else "failed")
+    return refs
 
 
 def _secret(value: SecretStr | None) -> str | None:
