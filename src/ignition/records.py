@@ -36,3 +36,78 @@ class FetchedFile:
     path: Path
     size_bytes: int
     sha256: str
+
+
+# --- spec → resolve ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CivitaiRef:
+    """A CivitAI entry: a model-version id, or a model id meaning "its newest version"."""
+
+    text: str  # the entry as the user wrote it, for messages
+    version_id: int | None
+    model_id: int | None = None
+    file_id: int | None = None  # an exact file of the version (`?fileId=` in a pasted URL)
+    folder: str | None = None  # the user's `:folder` override, as written
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Two entries with the same key fetch the same thing: the second is a duplicate."""
+        if self.version_id is not None:  # the model id in a pasted URL adds nothing
+            return ("civitai", f"v{self.version_id}", str(self.file_id))
+        return ("civitai", f"m{self.model_id}", str(self.file_id))
+
+
+@dataclass(frozen=True)
+class HuggingFaceRef:
+    """A Hugging Face entry: one file in a repo, or (path None) the repo's root-level weights."""
+
+    text: str
+    repo: str  # owner/name
+    path: str | None
+    revision: str = "main"
+    folder: str | None = None
+    # The catalog short name this entry came from, when it did (its folder is the default).
+    catalog_name: str | None = None
+    catalog_folder: str | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return ("huggingface", self.repo.lower(), self.revision, self.path or "")
+
+
+ModelRef = CivitaiRef | HuggingFaceRef
+
+
+# --- resolve → fetch → place -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """One file a source promised: where to ask for it, what it must hash to, where it goes."""
+
+    ref: ModelRef
+    source: str  # "civitai" | "huggingface"
+    name: str  # what the user recognises: the catalog name, repo/path or "civitai:<version>"
+    url: str  # the source's own download endpoint (never a presigned link: those expire)
+    filename: str  # sanitised basename
+    folder: str  # ComfyUI model folder, relative to the models dir (e.g. "loras")
+    expected_sha256: str | None  # lowercase hex
+    expected_size: int | None  # exact bytes, when the source states them
+    size_estimate: int | None  # approximate bytes for the disk preflight (CivitAI sizeKB)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def planned_size(self) -> int:
+        return self.expected_size or self.size_estimate or 0
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    """A verified file at its final path; `fetched` is False when it was already in place."""
+
+    path: Path
+    size_bytes: int
+    sha256: str | None
+    fetched: bool
