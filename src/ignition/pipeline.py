@@ -26,13 +26,10 @@ from ignition.errors import (
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_fetched
-from ignition.place.install import (
-    VerifiedFiles,
-    destination,
-    install,
-    is_in_place,
-    staging_path,
-)
+from ignition.place.install import destination, install, staging_path
+from ignition.place.manifest import Manifest
+from ignition.place.present import file_lock, trusted_in_place, verified_in_place
+from ignition.place.store import models_root
 from ignition.progress import RunDisplay
 from ignition.records import FetchRequest, ModelRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
@@ -59,6 +56,7 @@ class _Planned:
     file: ResolvedFile
     outcome: ModelOutcome
     target: Path
+    relative: str  # the target under the models root: the manifest's and the lock's key
 
 
 async def provision(
@@ -69,19 +67,23 @@ async def provision(
     retry: RetryPolicy | None = None,
     free_bytes: Callable[[Path], int] = free_bytes_at,
 ) -> ProvisionReport:
-    """Provision the models `settings` asks for into `settings.models_dir`.
+    """Provision the models `settings` asks for into the models root: PERSISTENT_STORAGE when
+    set, else `settings.models_dir`.
 
     1. Parse both lists; each bad entry becomes a failed outcome, the rest go on.
     2. Resolve every entry (several at once); a failure fails that entry only.
-    3. Plan each file's destination; files already there with the right hash are skipped.
+    3. Plan each file's destination; files the root's manifest still trusts (same size and
+       mtime as when verified: one stat, no read) are skipped.
     4. Disk preflight: the bytes still to fetch must fit, or every fetch fails before starting.
-    5. Fetch, verify and install each file (several at once). With `dry_run`, stop after 4.
+    5. For each remaining file (several at once), under its lock shared by every process using
+       the root: a file another process placed meanwhile, or one that hashes right, is kept;
+       otherwise fetch, verify, install and record it. With `dry_run`, stop after 4.
     """
     report = ProvisionReport()
     if display is None:
         display = RunDisplay(settings.status_file, stream=sys.stderr, tty=False)
     display.attach(report)
-    models_dir = settings.models_dir
+    models_dir = models_root(settings)
     parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
     for error in parsed.errors:
         status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
@@ -96,8 +98,8 @@ async def provision(
         async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
             display.set_phase("resolving")
             resolved = await _resolve_all(client, settings, parsed.refs, report)
-            verified = VerifiedFiles(models_dir)
-            planned = await asyncio.to_thread(_plan, resolved, models_dir, verified, report)
+            manifest = await asyncio.to_thread(Manifest, models_dir)
+            planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
                 if outcome.status == "skipped":
                     display.finished(outcome)
@@ -108,8 +110,7 @@ async def provision(
                         item.outcome.status = "planned"
                 return report
             display.set_phase("fetching")
-            await _fetch_all(client, settings, planned, verified, display)
-            await asyncio.to_thread(verified.save)
+            await _fetch_all(client, settings, planned, manifest, display)
     return report
 
 
@@ -159,10 +160,10 @@ async def _resolve_all(
 
 def _plan(
     resolved: Iterable[tuple[ResolvedFile, ModelOutcome]],
-    models_dir: Path,
-    verified: VerifiedFiles,
+    manifest: Manifest,
     report: ProvisionReport,
 ) -> list[_Planned]:
+    models_dir = manifest.root
     planned: list[_Planned] = []
     claimed: dict[Path, ResolvedFile] = {}
     for file, outcome in resolved:
@@ -187,11 +188,12 @@ def _plan(
                 )
             continue
         claimed[target] = file
-        if is_in_place(target, file.expected_size, file.expected_sha256, verified):
+        relative = target.relative_to(models_dir).as_posix()
+        if trusted_in_place(manifest, relative, file.expected_size, file.expected_sha256):
             outcome.status = "skipped"
             outcome.size = target.stat().st_size
             continue
-        planned.append(_Planned(file, outcome, target))
+        planned.append(_Planned(file, outcome, target, relative))
     return planned
 
 
@@ -201,7 +203,11 @@ def _check_disk(
     free_bytes: Callable[[Path], int],
     report: ProvisionReport,
 ) -> None:
-    report.needed_bytes = sum(item.file.planned_size for item in planned)
+    # A file already there with the promised size is most likely kept after its hash check
+    # (a hand-copied store, a lost manifest): counting it would refuse a start that needs no disk.
+    report.needed_bytes = sum(
+        item.file.planned_size for item in planned if not _sized_right(item.target, item.file)
+    )
     report.free_bytes = free_bytes(models_dir)
     shortfall = report.needed_bytes + DISK_RESERVE_BYTES - report.free_bytes
     if not planned or shortfall <= 0:
@@ -216,6 +222,14 @@ def _check_disk(
     planned.clear()
 
 
+def _sized_right(target: Path, file: ResolvedFile) -> bool:
+    try:
+        size = target.stat().st_size
+    except OSError:
+        return False
+    return size == file.expected_size or (file.expected_size is None and target.is_file())
+
+
 def _gb(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
@@ -224,7 +238,7 @@ async def _fetch_all(
     client: HttpClient,
     settings: Settings,
     planned: list[_Planned],
-    verified: VerifiedFiles,
+    manifest: Manifest,
     display: RunDisplay,
 ) -> None:
     gate = asyncio.Semaphore(_FILES_AT_ONCE)
@@ -234,8 +248,9 @@ async def _fetch_all(
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
-                await _fetch_and_place(client, settings, item, verified, progress)
-                item.outcome.status = "ok"
+                item.outcome.status = await _fetch_and_place(
+                    client, settings, item, manifest, progress
+                )
             except IgnitionError as error:
                 _record_error(item.outcome, error)
             except HttpError as error:
@@ -253,11 +268,15 @@ async def _fetch_and_place(
     client: HttpClient,
     settings: Settings,
     item: _Planned,
-    verified: VerifiedFiles,
+    manifest: Manifest,
     progress: TransferProgress,
-) -> None:
-    """Fetch into staging → check size, sha256, header → move into place. A checksum mismatch
-    earns one fresh download (a flaky connection or an expired link), then fails."""
+) -> str:
+    """Lock → in place already? → fetch into staging → check size, sha256, header → move into
+    place → record → unlock. Returns the outcome's status ("skipped" or "ok").
+
+    The lock makes one process fetch while the others wait, then find the file recorded. A
+    checksum mismatch earns one fresh download (a flaky connection or an expired link), then
+    fails."""
     file = item.file
     identity = (
         f"sha256:{file.expected_sha256}"
@@ -266,27 +285,42 @@ async def _fetch_and_place(
     )
     request = FetchRequest(
         url=file.url,
-        staging_path=staging_path(settings.models_dir, identity),
+        staging_path=staging_path(manifest.root, identity),
         expected_size=file.expected_size,
         expected_sha256=file.expected_sha256,
         identity=identity,
         label=f"{file.folder}/{file.filename}",
     )
-    for attempt in range(2):
-        fetched = await fetch_file(client, request, progress)
-        try:
-            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-        except FetchError as error:
-            with contextlib.suppress(OSError):
-                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-            if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                continue
-            raise
-        placed = await asyncio.to_thread(install, fetched, item.target)
-        verified.record(placed.path, fetched.sha256)
-        item.outcome.size = fetched.size_bytes
-        item.outcome.sha256 = fetched.sha256
-        return
+    async with file_lock(manifest.root, item.relative, stale_after_s=settings.lock_stale_s):
+        await asyncio.to_thread(manifest.reload)
+        if await asyncio.to_thread(
+            verified_in_place,
+            manifest,
+            item.relative,
+            identity=identity,
+            expected_size=file.expected_size,
+            expected_sha256=file.expected_sha256,
+        ):
+            item.outcome.size = item.target.stat().st_size
+            return "skipped"
+        for attempt in range(2):
+            fetched = await fetch_file(client, request, progress)
+            try:
+                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+            except FetchError as error:
+                with contextlib.suppress(OSError):
+                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+                if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                    continue
+                raise
+            await asyncio.to_thread(install, fetched, item.target)
+            await asyncio.to_thread(
+                manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+            )
+            item.outcome.size = fetched.size_bytes
+            item.outcome.sha256 = fetched.sha256
+            return "ok"
+    raise AssertionError("unreachable")
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:

@@ -20,6 +20,7 @@ _COMMANDS: tuple[str, ...] = (
     # one command module per line
     "download",
     "catalog",
+    "verify",
 )
 
 

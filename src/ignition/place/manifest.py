@@ -69,6 +69,10 @@ class Manifest:
     def forget(self, relative: str) -> None:
         self._update({}, forget=(relative,))
 
+    def reload(self) -> None:
+        """Re-read the file: another process may have recorded files since we loaded it."""
+        self._records = self._load()
+
     def items(self) -> list[tuple[str, ManifestRecord]]:
         return sorted(self._records.items())
 
