@@ -1,5 +1,6 @@
 """Presigned storage on 127.0.0.2 (R2/B2/CDN): Range support, 400 if Authorization arrives."""
 
+import asyncio
 import re
 
 from aiohttp import web
@@ -13,6 +14,9 @@ class FakeStorage:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.counters = Counters()
+        # While set, blob requests stall before answering (a transfer kept in flight, for
+        # tests that need processes waiting on it or a holder killed mid-download).
+        self.hold = False
         app = web.Application()
         app.router.add_route("GET", "/blobs/{key}", self._blob)
         app.router.add_route("HEAD", "/blobs/{key}", self._blob)
@@ -28,6 +32,8 @@ class FakeStorage:
 
     async def _blob(self, request: web.Request) -> web.StreamResponse:
         self.counters.count(request)
+        while self.hold and request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.02)
         if "Authorization" in request.headers:
             # What R2/S3 say when a client forwards the API token to presigned storage.
             return web.Response(status=400, text="Missing x-amz-content-sha256")
