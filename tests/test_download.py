@@ -328,3 +328,48 @@ def test_the_status_file_records_the_run(fakes: Fakes) -> None:
         "nope": "failed",
         "clip_l": "ok",
     }
+
+
+def test_a_dropped_connection_is_fetched_again(fakes: Fakes) -> None:
+    fakes.civitai.add(2)
+    fakes.storage.cut_short["cv-20"] = 1
+    report = provision_now(fakes, civitai="2")
+    assert report.ok, report.outcomes[0].error
+    assert fakes.storage.counters.requests["/blobs/cv-20"] == 2
+    assert staging_leftovers(fakes.models_dir) == []
+
+
+def test_a_connection_that_keeps_dropping_fails_cleanly(fakes: Fakes) -> None:
+    fakes.civitai.add(2)
+    fakes.storage.cut_short["cv-20"] = 10
+    (outcome,) = provision_now(fakes, civitai="2").outcomes
+    assert outcome.code == "IGN405"
+    assert files_under(fakes.models_dir) == []
+    assert staging_leftovers(fakes.models_dir) == []
+
+
+def test_storage_hiccups_are_retried(fakes: Fakes) -> None:
+    fakes.civitai.add(2)
+    fakes.storage.unavailable = 2
+    assert provision_now(fakes, civitai="2").ok
+
+
+def test_a_renamed_repo_is_followed_by_its_relative_redirect(fakes: Fakes) -> None:
+    fakes.hf.add("old/name", {}, moved_to="new/name")
+    fakes.hf.add("new/name", {"w.safetensors": model_bytes("w")})
+    report = provision_now(fakes, hf="old/name/w.safetensors:loras")
+    assert report.ok, report.outcomes[0].error
+    assert report.outcomes[0].sha256 == sha256(model_bytes("w"))
+
+
+def test_a_browser_user_agent_gets_the_login_page_and_it_is_caught(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The classic bug: a browser-like UA turns CivitAI's 401 into a redirect to an HTML page.
+    monkeypatch.setattr("ignition._http.USER_AGENT", "Mozilla/5.0 (X11; Linux) Chrome/120")
+    fakes.civitai.add(9, login_required=True)
+    (outcome,) = provision_now(fakes, civitai="9").outcomes
+    assert outcome.code == "IGN403"
+    assert "html" in (outcome.error or "")
+    assert fakes.civitai.counters.requests["/login"] == 1
+    assert files_under(fakes.models_dir) == []

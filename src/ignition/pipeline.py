@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from ignition._http import HttpClient, HttpError, RetryPolicy, redact_url
 from ignition.errors import (
     ChecksumMismatchError,
@@ -31,7 +33,7 @@ from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock, trusted_in_place, verified_in_place
 from ignition.place.store import models_root
 from ignition.progress import RunDisplay
-from ignition.records import FetchRequest, ModelRef, ResolvedFile
+from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error, resolve
 from ignition.settings import Settings
@@ -114,9 +116,8 @@ async def provision(
     return report
 
 
-def _secret(value: object) -> str | None:
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if getter is not None else None
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 async def _resolve_all(
@@ -136,7 +137,7 @@ async def _resolve_all(
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
     for ref, answer in zip(refs, answers, strict=True):
-        source = "civitai" if ref.key[0] == "civitai" else "huggingface"
+        source = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
         if isinstance(answer, IgnitionError):
             outcome = ModelOutcome(name=ref.text, source=source)
             _record_error(outcome, answer)

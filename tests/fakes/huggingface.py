@@ -21,6 +21,8 @@ class HfRepo:
     small: frozenset[str] = frozenset()
     # Paths whose published sha256 does not match the bytes storage serves.
     corrupt: frozenset[str] = frozenset()
+    # A renamed repo: resolve answers with a RELATIVE redirect to the new name, as HF does.
+    moved_to: str | None = None
 
 
 @dataclass
@@ -73,6 +75,9 @@ class FakeHuggingFace:
         if isinstance(found, web.Response):
             return found
         repo_id, repo = found
+        if repo.moved_to is not None:
+            rest = request.path.split("/resolve/", 1)[1]
+            raise web.HTTPTemporaryRedirect(f"/{repo.moved_to}/resolve/{rest}")
         if repo.gated:
             auth = request.headers.get("Authorization", "")
             if not auth:

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+from collections import Counter
 
 from aiohttp import web
 
@@ -17,6 +18,10 @@ class FakeStorage:
         # While set, blob requests stall before answering (a transfer kept in flight, for
         # tests that need processes waiting on it or a holder killed mid-download).
         self.hold = False
+        # The next N GETs of a blob send half of it, then drop the connection.
+        self.cut_short: Counter[str] = Counter()
+        # The next N requests of any blob answer 503 (a storage hiccup).
+        self.unavailable = 0
         app = web.Application()
         app.router.add_route("GET", "/blobs/{key}", self._blob)
         app.router.add_route("HEAD", "/blobs/{key}", self._blob)
@@ -37,7 +42,11 @@ class FakeStorage:
         if "Authorization" in request.headers:
             # What R2/S3 say when a client forwards the API token to presigned storage.
             return web.Response(status=400, text="Missing x-amz-content-sha256")
-        data = self.blobs.get(request.match_info["key"])
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return web.Response(status=503, text="SlowDown")
+        key = request.match_info["key"]
+        data = self.blobs.get(key)
         if data is None:
             return web.Response(status=404, text="NoSuchKey")
         start, end, status = 0, len(data) - 1, 200
@@ -52,6 +61,22 @@ class FakeStorage:
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        if request.method == "GET" and self.cut_short[key] > 0:
+            self.cut_short[key] -= 1
+            return await self._cut(request, body, status, headers)
         if request.method == "GET":
             self.counters.bytes_served += len(body)
         return web.Response(status=status, body=body, headers=headers)
+
+    async def _cut(
+        self, request: web.Request, body: bytes, status: int, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        half = body[: len(body) // 2]
+        await response.write(half)
+        self.counters.bytes_served += len(half)
+        assert request.transport is not None
+        request.transport.close()
+        return response

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ignition.errors import ConfigError
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
 from ignition.settings import load_settings
@@ -42,7 +45,17 @@ def run(args: argparse.Namespace) -> int:
     if args.civitai is not None or args.hf is not None:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""
-    settings = load_settings(**overrides)
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as error:
+        # Field and reason only: pydantic's own text repeats the input, which may be a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(
+            f"unusable settings: {problems}", hint="fix the environment variable it names"
+        ) from None
     # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
     display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
     from ignition.pipeline import provision
