@@ -23,6 +23,7 @@ from helpers import files_under, provision_now, staging_leftovers
 from ignition.cli import main
 from ignition.place.layout import COMFYUI_FOLDERS
 from ignition.place.manifest import Manifest
+from ignition.place.present import file_lock
 from ignition.place.store import comfyui_store_args
 from ignition.settings import Settings
 
@@ -156,6 +157,31 @@ def test_processes_sharing_a_store_fetch_each_file_once(fakes: Fakes) -> None:
     assert len(Manifest(store).items()) == 3
     assert list((store / ".ignition" / "locks").iterdir()) == []
     assert staging_leftovers(store) == []
+
+
+def test_a_pod_fetches_other_files_while_waiting_for_locked_ones(fakes: Fakes) -> None:
+    store = fakes.tmp_path / "store"
+    published = _publish(fakes, 5)
+    # Another pod holds as many files as one pod fetches at once; the fifth must not wait.
+    other_pod = [
+        file_lock(store, f"checkpoints/model_{n}.safetensors", stale_after_s=30)
+        for n in range(1, 5)
+    ]
+    assert all(lock.try_acquire() for lock in other_pod)
+    try:
+        pod = _start(fakes, store, "--civitai", _ids(published))
+        fifth = store / "checkpoints" / "model_5.safetensors"
+        _wait_for(fifth.exists, "model 5 to be fetched while models 1-4 are locked elsewhere")
+        assert files_under(store) == ["checkpoints/model_5.safetensors"]
+    finally:
+        for lock in other_pod:
+            lock.release()
+    code, report, _ = _finish(pod)
+
+    assert code == 0, report
+    assert _statuses(report) == ["ok"] * 5
+    for version_id, data in published.items():
+        assert (store / "checkpoints" / f"model_{version_id}.safetensors").read_bytes() == data
 
 
 def test_a_killed_holders_lock_is_taken_over(fakes: Fakes) -> None:

@@ -29,6 +29,7 @@ from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_fetched
 from ignition.place.install import destination, install, staging_path
+from ignition.place.lock import FileLock
 from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock, trusted_in_place, verified_in_place
 from ignition.place.store import models_root
@@ -245,7 +246,20 @@ async def _fetch_all(
     gate = asyncio.Semaphore(_FILES_AT_ONCE)
 
     async def one(item: _Planned) -> None:
-        async with gate:
+        lock = file_lock(manifest.root, item.relative, stale_after_s=settings.lock_stale_s)
+        try:
+            claim = await _claim(lock, gate)
+        except OSError as error:
+            _record_error(
+                item.outcome,
+                PlaceError(
+                    f"cannot lock {item.relative} in {manifest.root}: {error}",
+                    hint="the models folder (or PERSISTENT_STORAGE) must be writable",
+                ),
+            )
+            display.finished(item.outcome)
+            return
+        async with claim:
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
@@ -265,6 +279,30 @@ async def _fetch_all(
     await asyncio.gather(*(one(item) for item in planned))
 
 
+async def _claim(lock: FileLock, gate: asyncio.Semaphore) -> contextlib.AsyncExitStack:
+    """Hold a fetch slot and the file's lock together; the returned stack releases both.
+
+    A lock held by another process is waited for OUTSIDE the slot, so while another pod fetches
+    this file, this one fetches others instead of idling; and a lock is only taken with a slot
+    in hand, so no process sits on locks of files it is not fetching yet.
+    """
+    while True:
+        await gate.acquire()
+        try:
+            taken = await asyncio.to_thread(lock.try_acquire)
+        except BaseException:
+            gate.release()
+            raise
+        if taken:
+            break
+        gate.release()
+        await asyncio.sleep(lock.poll_s)
+    stack = contextlib.AsyncExitStack()
+    stack.callback(gate.release)
+    stack.push_async_callback(asyncio.to_thread, lock.release)
+    return stack
+
+
 async def _fetch_and_place(
     client: HttpClient,
     settings: Settings,
@@ -272,8 +310,9 @@ async def _fetch_and_place(
     manifest: Manifest,
     progress: TransferProgress,
 ) -> str:
-    """Lock → in place already? → fetch into staging → check size, sha256, header → move into
-    place → record → unlock. Returns the outcome's status ("skipped" or "ok").
+    """With the file's lock held (see `_claim`): in place already? → fetch into staging → check
+    size, sha256, header → move into place → record. Returns the outcome's status ("skipped" or
+    "ok").
 
     The lock makes one process fetch while the others wait, then find the file recorded. A
     checksum mismatch earns one fresh download (a flaky connection or an expired link), then
@@ -292,35 +331,34 @@ async def _fetch_and_place(
         identity=identity,
         label=f"{file.folder}/{file.filename}",
     )
-    async with file_lock(manifest.root, item.relative, stale_after_s=settings.lock_stale_s):
-        await asyncio.to_thread(manifest.reload)
-        if await asyncio.to_thread(
-            verified_in_place,
-            manifest,
-            item.relative,
-            identity=identity,
-            expected_size=file.expected_size,
-            expected_sha256=file.expected_sha256,
-        ):
-            item.outcome.size = item.target.stat().st_size
-            return "skipped"
-        for attempt in range(2):
-            fetched = await fetch_file(client, request, progress)
-            try:
-                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-            except FetchError as error:
-                with contextlib.suppress(OSError):
-                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-                if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                    continue
-                raise
-            await asyncio.to_thread(install, fetched, item.target)
-            await asyncio.to_thread(
-                manifest.record, item.relative, identity=identity, sha256=fetched.sha256
-            )
-            item.outcome.size = fetched.size_bytes
-            item.outcome.sha256 = fetched.sha256
-            return "ok"
+    await asyncio.to_thread(manifest.reload)
+    if await asyncio.to_thread(
+        verified_in_place,
+        manifest,
+        item.relative,
+        identity=identity,
+        expected_size=file.expected_size,
+        expected_sha256=file.expected_sha256,
+    ):
+        item.outcome.size = item.target.stat().st_size
+        return "skipped"
+    for attempt in range(2):
+        fetched = await fetch_file(client, request, progress)
+        try:
+            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+        except FetchError as error:
+            with contextlib.suppress(OSError):
+                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+            if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                continue
+            raise
+        await asyncio.to_thread(install, fetched, item.target)
+        await asyncio.to_thread(
+            manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+        )
+        item.outcome.size = fetched.size_bytes
+        item.outcome.sha256 = fetched.sha256
+        return "ok"
     raise AssertionError("unreachable")
 
 

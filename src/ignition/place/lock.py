@@ -68,24 +68,21 @@ class FileLock:
 
     # --- acquisition ----------------------------------------------------------------------
     def try_acquire(self) -> bool:
-        """Take the lock if it is free or stale; never blocks. Staleness needs two looks
-        `stale_after_s` apart, so a single call only ever takes a free lock."""
-        if self._create():
-            return True
-        if self._remove_if_stale():
-            return self._create()
-        return False
+        """Take the lock if it is free or stale, and start the heartbeat; never blocks.
+        Staleness needs looks `stale_after_s` apart, so a single call only takes a free lock."""
+        taken = self._create() or (self._remove_if_stale() and self._create())
+        if taken:
+            self._start_heartbeat()
+        return taken
 
     def acquire(self) -> None:
         while not self.try_acquire():
             time.sleep(self.poll_s)
-        self._start_heartbeat()
 
     async def acquire_async(self) -> None:
         # Polling is the only option: the holder may be another machine, nothing can notify us.
         while not await asyncio.to_thread(self.try_acquire):  # noqa: ASYNC110
             await asyncio.sleep(self.poll_s)
-        self._start_heartbeat()
 
     def release(self) -> None:
         self._stop.set()
