@@ -1,5 +1,7 @@
 """End to end against the fakes: spec → resolve → fetch → place, in process."""
 
+import asyncio
+import io
 import json
 
 import pytest
@@ -7,7 +9,18 @@ import pytest
 from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
-from helpers import by_name, files_under, provision_now, serve_catalog, staging_leftovers
+from helpers import (
+    FAST_RETRY,
+    PLENTY_OF_DISK,
+    by_name,
+    files_under,
+    provision_now,
+    serve_catalog,
+    staging_leftovers,
+)
+from ignition.pipeline import provision
+from ignition.progress import FileProgress, RunDisplay
+from ignition.report import ModelOutcome, ProvisionReport
 
 SEED_HF = "flux1-dev,clip_l,t5xxl_fp16,ae"
 
@@ -373,3 +386,63 @@ def test_a_browser_user_agent_gets_the_login_page_and_it_is_caught(
     assert "html" in (outcome.error or "")
     assert fakes.civitai.counters.requests["/login"] == 1
     assert files_under(fakes.models_dir) == []
+
+
+def test_two_runs_at_once_fetch_each_file_once(fakes: Fakes) -> None:
+    serve_catalog(fakes, "clip_l", "ae")
+    fakes.civitai.add(1)
+
+    async def both() -> list[ProvisionReport]:
+        settings = fakes.settings(civitai_models="1", huggingface_models="clip_l,ae")
+        runs = [provision(settings, retry=FAST_RETRY, free_bytes=PLENTY_OF_DISK) for _ in range(2)]
+        return list(await asyncio.gather(*runs))
+
+    first, second = asyncio.run(both())
+    assert first.ok and second.ok
+    statuses = sorted(o.status for o in first.outcomes + second.outcomes)
+    assert statuses == ["ok"] * 3 + ["skipped"] * 3
+    assert sum(fakes.storage.counters.requests.values()) == 3
+
+
+def test_a_gated_repo_listing_fails_at_download_with_the_licence_hint(fakes: Fakes) -> None:
+    fakes.hf.add("bfl/gated", {"flux1-dev.safetensors": model_bytes("g")}, gated=True)
+    (outcome,) = provision_now(fakes, hf="bfl/gated").outcomes
+    assert outcome.code == "IGN303"
+    assert "accept the license at" in (outcome.error or "")
+    assert staging_leftovers(fakes.models_dir) == []
+
+
+def test_an_unreachable_source_fails_its_entries_only(fakes: Fakes) -> None:
+    serve_catalog(fakes, "clip_l")
+    report = provision_now(fakes, civitai="1", hf="clip_l", civitai_endpoint="http://127.0.0.1:9")
+    failed, ok = report.outcomes
+    assert (failed.status, failed.code) == ("failed", "IGN300")
+    assert "cannot reach the source" in (failed.error or "")
+    assert ok.status == "ok"
+
+
+def test_model_folders_never_hold_bytes_in_flight(fakes: Fakes) -> None:
+    fakes.civitai.add(1, files=[CivitaiFile(10, "big.safetensors", model_bytes("b", 3_000_000))])
+    seen_while_fetching: list[list[str]] = []
+
+    class Watching(RunDisplay):
+        def transfer(self, outcome: ModelOutcome) -> FileProgress:
+            progress = super().transfer(outcome)
+            original = progress.advance
+
+            def advance(n_bytes: int) -> None:
+                seen_while_fetching.append(files_under(fakes.models_dir))
+                original(n_bytes)
+
+            progress.advance = advance  # type: ignore[method-assign]
+            return progress
+
+    display = Watching(None, stream=io.StringIO(), tty=False)
+    settings = fakes.settings(civitai_models="1")
+    report = asyncio.run(
+        provision(settings, display=display, retry=FAST_RETRY, free_bytes=PLENTY_OF_DISK)
+    )
+    assert report.ok
+    assert len(seen_while_fetching) > 1
+    assert all(listing == [] for listing in seen_while_fetching)
+    assert files_under(fakes.models_dir) == ["checkpoints/big.safetensors"]

@@ -101,7 +101,7 @@ def test_short_names_come_from_the_catalog() -> None:
     # The seed's old bug: flux1-schnell fetched the VAE.
     assert ref.path == "flux1-schnell.safetensors"
     assert ref.catalog_folder == "diffusion_models"
-    assert hf_one("CLIP_L:clip").folder == "clip"
+    assert hf_one("CLIP_L:clip").folder == "text_encoders"
 
 
 def test_separators_are_commas_spaces_and_newlines() -> None:
@@ -137,3 +137,24 @@ def test_the_same_file_written_two_ways_is_a_duplicate() -> None:
 
 def test_empty_lists_give_nothing() -> None:
     assert parse_specs("", "  \n ") == ([], [])
+
+
+def test_an_unknown_short_name_suggests_close_ones() -> None:
+    _, (error,) = parse_specs("", "flux-dev")
+    assert "did you mean flux1-dev" in str(error)
+
+
+def test_folder_overrides_are_normalised_and_checked_at_parse_time() -> None:
+    refs, errors = parse_specs("1:unet 2:x/../y", "clip_l:clip")
+    assert [r.folder for r in refs] == ["diffusion_models", "text_encoders"]
+    assert len(errors) == 1
+
+
+def test_a_url_pasted_into_the_other_list_is_understood() -> None:
+    refs, errors = parse_specs(
+        "https://huggingface.co/o/r/resolve/main/x.safetensors",
+        "https://civitai.com/models/1?modelVersionId=2:loras",
+    )
+    assert errors == []
+    assert [type(r).__name__ for r in refs] == ["HuggingFaceRef", "CivitaiRef"]
+    assert refs[1].folder == "loras"

@@ -9,6 +9,7 @@ it, and a token must never leak to a CDN.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_REDIRECTS = 10
 # Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
 _SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
+
+
+# Failures of the network itself (refused, reset, timed out, body cut short), after retries.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def describe_network_error(error: BaseException) -> str:
+    """A network failure as one line, with any URL in it redacted."""
+    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), str(error))
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def host_of(url: str) -> str:
@@ -173,7 +185,7 @@ class HttpClient:
         while True:
             try:
                 response = await self._follow(url, headers, method, stop_at_other_host)
-            except (TimeoutError, aiohttp.ClientConnectionError):
+            except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
                 delay = self.retry.delay_s(attempt, None)
                 if delay is None:
                     raise

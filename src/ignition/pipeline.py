@@ -16,7 +16,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ignition._http import HttpClient, HttpError, RetryPolicy, redact_url
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    HttpError,
+    RetryPolicy,
+    describe_network_error,
+    redact_url,
+)
 from ignition.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -24,6 +31,7 @@ from ignition.errors import (
     FetchError,
     IgnitionError,
     PlaceError,
+    ResolveError,
 )
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
@@ -134,6 +142,11 @@ async def _resolve_all(
                 return error
             except HttpError as error:
                 return explain_http_error(error, ref, settings)
+            except NETWORK_ERRORS as error:
+                return ResolveError(
+                    f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
+                    hint="check the network and CIVITAI_ENDPOINT / HF_ENDPOINT; run again",
+                )
 
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
@@ -270,6 +283,9 @@ async def _fetch_all(
                 _record_error(item.outcome, error)
             except HttpError as error:
                 _record_error(item.outcome, explain_http_error(error, item.file.ref, settings))
+            except NETWORK_ERRORS as error:
+                message = f"{item.file.name}: {describe_network_error(error)}"
+                _record_error(item.outcome, FetchError(message, hint="run again"))
             except OSError as error:
                 _record_error(item.outcome, PlaceError(f"{item.file.filename}: {error}"))
             finally:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
-import aiohttp
-
-from ignition._http import HttpClient, raise_for_status
+from ignition._http import NETWORK_ERRORS, HttpClient, describe_network_error, raise_for_status
 from ignition.errors import SizeMismatchError, TransferStalledError
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_body_start
@@ -36,11 +34,12 @@ async def fetch_file(
     for attempt in range(_ATTEMPTS):
         try:
             return await _fetch_once(client, request, progress)
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+        except NETWORK_ERRORS as error:
             _discard(request)
             if attempt + 1 == _ATTEMPTS:
                 raise TransferStalledError(
-                    f"{request.label}: the connection broke {_ATTEMPTS} times",
+                    f"{request.label}: the connection broke {_ATTEMPTS} times "
+                    f"(last: {describe_network_error(error)})",
                     hint="the network, not Ignition, dropped the transfer; run again",
                 ) from None
         except BaseException:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from urllib.parse import unquote, urlsplit
 
 from ignition.errors import SpecError
 from ignition.records import HuggingFaceRef
-from ignition.resolve.catalog import lookup
+from ignition.resolve.catalog import load_catalog, lookup
 
 # Hugging Face's own rule for repo name parts: letters, digits, '-', '_', '.'; no '--' or '..'.
 _NAME_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -29,7 +30,9 @@ def parse_huggingface_entry(entry: str, folder: str | None) -> HuggingFaceRef:
     if "/" not in entry:
         found = lookup(entry)
         if found is None:
-            raise SpecError(f"unknown short name {entry!r}", hint=_FORMS_HINT)
+            close = difflib.get_close_matches(entry.lower(), load_catalog(), n=3, cutoff=0.6)
+            guess = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise SpecError(f"unknown short name {entry!r}{guess}", hint=_FORMS_HINT)
         return HuggingFaceRef(
             text=entry,
             repo=found.repo,
