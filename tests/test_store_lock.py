@@ -126,3 +126,57 @@ for i in range(10):
     assert all(child.wait(timeout=60) == 0 for child in children)
     files = json.loads((tmp_path / ".ignition" / "manifest.json").read_text())["files"]
     assert len(files) == 30
+
+
+def _dead_lock(path: Path, *, mtime_s: float) -> None:
+    """A lock file as a killed holder leaves it: a record nobody will update again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"owner": "gone:1:dead", "beat": 7, "since": 0}))
+    os.utime(path, (mtime_s, mtime_s))
+
+
+def test_staleness_is_judged_on_the_waiters_clock_not_the_files_mtime(tmp_path: Path) -> None:
+    # The file server's clock runs an hour ahead: an mtime comparison would never expire it.
+    lock_path = tmp_path / "x.lock"
+    _dead_lock(lock_path, mtime_s=time.time() + 3600)
+    lock = FileLock(lock_path, stale_after_s=0.3, poll_s=0.02)
+    started = time.monotonic()
+    lock.acquire()
+    try:
+        assert lock.held()
+        assert time.monotonic() - started >= 0.3
+    finally:
+        lock.release()
+
+
+def test_a_live_holder_with_an_ancient_mtime_keeps_its_lock(tmp_path: Path) -> None:
+    # The server's clock runs behind: by mtime the lock looks long dead, yet it beats.
+    holder = FileLock(tmp_path / "x.lock", stale_after_s=0.3, heartbeat_s=0.05)
+    holder.acquire()
+    try:
+        os.utime(holder.path, (0, 0))
+        waiter = FileLock(tmp_path / "x.lock", stale_after_s=0.3, poll_s=0.02)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            assert not waiter.try_acquire()
+            time.sleep(0.02)
+        assert holder.held()
+    finally:
+        holder.release()
+
+
+def test_waiters_racing_for_one_stale_lock_take_turns(tmp_path: Path) -> None:
+    lock_path, log = tmp_path / "x.lock", tmp_path / "log"
+    _dead_lock(lock_path, mtime_s=0)
+    script = _HOLDER.replace("poll_s=0.01", "poll_s=0.01, stale_after_s=0.3")
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, str(lock_path), str(log), str(i)])
+        for i in range(4)
+    ]
+    assert all(child.wait(timeout=30) == 0 for child in children)
+    events = log.read_text().splitlines()
+    assert len(events) == 8
+    for enter, leave in zip(events[0::2], events[1::2], strict=True):
+        assert enter.startswith("enter") and leave == enter.replace("enter", "leave")
+    assert not lock_path.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".stale." in p.name] == []
