@@ -143,15 +143,14 @@ def warm_start(fakes: Fakes, tmp: Path, runs: int, files: int, file_gb: int) -> 
 def shared_store(fakes: Fakes, tmp: Path, runs: int, processes: int) -> None:
     sizes_mb = [16, 32, 24, 8, 40, 16]
     first_id = 1000 * processes
-    ids = []
+    ids, total = [], 0
     for index, size_mb in enumerate(sizes_mb):
         version = first_id + index
         data = model_bytes(f"shared-{version}", size_mb * 1024 * 1024)
-        fakes.civitai.add(
-            version, files=[CivitaiFile(version * 10, f"s_{version}.safetensors", data)]
-        )
+        name = f"s_{version}.safetensors"
+        fakes.civitai.add(version, files=[CivitaiFile(version * 10, name, data)])
         ids.append(str(version))
-    total = sum(len(fakes.storage.blobs[f"cv-{int(v) * 10}"]) for v in ids)
+        total += len(data)
     seconds, ratios, codes = [], [], []
     for run in range(runs):
         fakes.reset_counters()

@@ -127,24 +127,30 @@ def test_warm_start_stats_but_never_reads_the_models(fakes: Fakes) -> None:
 def test_processes_sharing_a_store_fetch_each_file_once(fakes: Fakes) -> None:
     store = fakes.tmp_path / "store"
     published = _publish(fakes, 3)
-    fakes.storage.hold = True  # the first fetch of each file stays in flight
-    pods = [_start(fakes, store, "--civitai", _ids(published), name=f"pod{n}") for n in range(3)]
+    # The locks stay taken until every pod has resolved every file, so all of them compete;
+    # each first download answer is a 429, so the winner holds its lock through a 1 s backoff
+    # while the others wait on it.
+    gate = [
+        file_lock(store, f"checkpoints/model_{v}.safetensors", stale_after_s=30) for v in published
+    ]
+    assert all(lock.try_acquire() for lock in gate)
+    for version_id in published:
+        fakes.civitai.throttle.remaining[f"/api/download/models/{version_id}"] = 1
     try:
-        # Every pod has resolved every file, and one holder per file is mid-transfer: the
-        # other pods can only be waiting on its lock.
+        pods = [
+            _start(fakes, store, "--civitai", _ids(published), name=f"pod{n}") for n in range(3)
+        ]
         _wait_for(
-            lambda: (
-                all(
-                    fakes.civitai.counters.requests[f"/api/v1/model-versions/{v}"] == len(pods)
-                    for v in published
-                )
-                and len(fakes.storage.counters.requests) == len(published)
+            lambda: all(
+                fakes.civitai.counters.requests[f"/api/v1/model-versions/{v}"] == len(pods)
+                for v in published
             ),
-            "all pods to resolve and one holder per file to start",
+            "all pods to resolve every file",
         )
-        time.sleep(0.5)
+        time.sleep(0.3)
     finally:
-        fakes.storage.hold = False
+        for lock in gate:
+            lock.release()
     results = [_finish(pod) for pod in pods]
 
     assert [code for code, _, _ in results] == [0, 0, 0], results
@@ -188,15 +194,15 @@ def test_a_killed_holders_lock_is_taken_over(fakes: Fakes) -> None:
     store = fakes.tmp_path / "store"
     published = _publish(fakes, 1)
     locks = store / ".ignition" / "locks"
-    fakes.storage.hold = True
+    download = "/api/download/models/1"
+    # CivitAI keeps answering 429: the holder backs off and retries, holding the file's lock.
+    fakes.civitai.throttle.remaining[download] = 1000
     holder = _start(fakes, store, "--civitai", "1", name="holder", IGNITION_LOCK_STALE_S="1")
-    try:
-        _wait_for(lambda: sum(fakes.storage.counters.requests.values()) == 1, "the holder's GET")
-        assert len(list(locks.iterdir())) == 1
-        holder.send_signal(signal.SIGKILL)  # a pod stopped mid-download: no cleanup runs
-        holder.communicate(timeout=10)
-    finally:
-        fakes.storage.hold = False
+    _wait_for(lambda: fakes.civitai.counters.requests[download] >= 1, "the holder's download")
+    assert len(list(locks.iterdir())) == 1
+    holder.send_signal(signal.SIGKILL)  # a pod stopped mid-download: no cleanup runs
+    holder.communicate(timeout=10)
+    fakes.civitai.throttle.remaining[download] = 0
     assert len(list(locks.iterdir())) == 1, "the dead holder's lock is left behind"
 
     started = time.monotonic()

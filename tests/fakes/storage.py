@@ -1,6 +1,5 @@
 """Presigned storage on 127.0.0.2 (R2/B2/CDN): Range support, 400 if Authorization arrives."""
 
-import asyncio
 import re
 from collections import Counter
 
@@ -15,9 +14,6 @@ class FakeStorage:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.counters = Counters()
-        # While set, blob requests stall before answering (a transfer kept in flight, for
-        # tests that need processes waiting on it or a holder killed mid-download).
-        self.hold = False
         # The next N GETs of a blob send half of it, then drop the connection.
         self.cut_short: Counter[str] = Counter()
         # The next N requests of any blob answer 503 (a storage hiccup).
@@ -37,8 +33,6 @@ class FakeStorage:
 
     async def _blob(self, request: web.Request) -> web.StreamResponse:
         self.counters.count(request)
-        while self.hold and request.transport is not None and not request.transport.is_closing():
-            await asyncio.sleep(0.02)
         if "Authorization" in request.headers:
             # What R2/S3 say when a client forwards the API token to presigned storage.
             return web.Response(status=400, text="Missing x-amz-content-sha256")
