@@ -262,6 +262,26 @@ def test_same_size_damage_with_the_old_mtime_is_caught_by_verify(
     assert json.loads(capsys.readouterr().out)["ok"] is True
 
 
+def test_verify_reports_a_missing_file_and_exits_non_zero(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _publish(fakes, 2)
+    assert provision_now(fakes, civitai="1,2").ok
+    (fakes.models_dir / "checkpoints" / "model_1.safetensors").unlink()
+    monkeypatch.setenv("IGNITION_MODELS_DIR", str(fakes.models_dir))
+
+    assert main(["verify", "--json"]) == 1
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is False
+    found = {item["path"]: item["status"] for item in result["roots"][str(fakes.models_dir)]}
+    assert found == {
+        "checkpoints/model_1.safetensors": "missing",
+        "checkpoints/model_2.safetensors": "ok",
+    }
+    assert [o.status for o in provision_now(fakes, civitai="1,2").outcomes] == ["ok", "skipped"]
+
+
 def test_a_file_changed_behind_our_back_is_rehashed_and_kept_if_right(fakes: Fakes) -> None:
     published = _publish(fakes, 1)
     assert provision_now(fakes, civitai="1").ok

@@ -78,7 +78,8 @@ class Manifest:
 
     def _update(self, changes: dict[str, ManifestRecord], forget: tuple[str, ...]) -> None:
         manifest_dir(self.root).mkdir(parents=True, exist_ok=True)
-        with FileLock(self._path.with_suffix(".lock"), stale_after_s=30.0):
+        # Held for milliseconds: poll briskly so parallel downloads finishing together barely wait.
+        with FileLock(self._path.with_suffix(".lock"), poll_s=0.02):
             merged = self._load()
             merged.update(changes)
             for relative in forget:
