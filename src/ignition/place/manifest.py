@@ -13,7 +13,7 @@ and no reader ever sees half a file.
 from __future__ import annotations
 
 import json
-import os
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,7 +88,8 @@ class Manifest:
                 "version": _VERSION,
                 "files": {key: asdict(value) for key, value in sorted(merged.items())},
             }
-            temporary = self._path.with_name(f".manifest.{os.getpid()}.tmp")
+            # Pods sharing a store often run Ignition under the same pid: name it uniquely.
+            temporary = self._path.with_name(f".manifest.{secrets.token_hex(6)}.tmp")
             temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
             temporary.replace(self._path)
             self._records = merged
