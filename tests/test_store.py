@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -62,12 +63,18 @@ def _start(fakes: Fakes, store: Path, *args: str, name: str = "pod", **env: str)
     )
 
 
-def _finish(process: Popen) -> tuple[int, dict[str, object], int]:
-    """Exit code, the --json report and the child's rchar."""
+class Finished(NamedTuple):
+    code: int
+    report: dict[str, object]  # the --json output
+    rchar: int  # bytes the child read through read(2) and friends
+    stderr: str
+
+
+def _finish(process: Popen) -> Finished:
     out, err = process.communicate(timeout=60)
     rchar = int(err.rsplit("IO rchar=", 1)[1].split()[0]) if "IO rchar=" in err else -1
     assert out, err
-    return process.returncode, json.loads(out), rchar
+    return Finished(process.returncode, json.loads(out), rchar, err)
 
 
 def _statuses(report: dict[str, object]) -> list[str]:
@@ -115,7 +122,7 @@ def test_warm_start_stats_but_never_reads_the_models(fakes: Fakes) -> None:
             handle.truncate(sparse_bytes)
         manifest.record(f"checkpoints/{name}", identity=f"sha256:{claimed}", sha256=claimed)
 
-    code, report, rchar = _finish(_start(fakes, store, "--civitai", "1,2,3,4"))
+    code, report, rchar, _ = _finish(_start(fakes, store, "--civitai", "1,2,3,4"))
 
     assert code == 0, report
     assert _statuses(report) == ["skipped"] * 4
@@ -153,10 +160,10 @@ def test_processes_sharing_a_store_fetch_each_file_once(fakes: Fakes) -> None:
             lock.release()
     results = [_finish(pod) for pod in pods]
 
-    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert [result.code for result in results] == [0, 0, 0], results
     assert fakes.storage.counters.bytes_served == sum(len(d) for d in published.values())
     assert all(count == 1 for count in fakes.storage.counters.requests.values())
-    statuses = sorted(s for _, report, _ in results for s in _statuses(report))
+    statuses = sorted(s for result in results for s in _statuses(result.report))
     assert statuses == ["ok"] * 3 + ["skipped"] * 6  # fetched once, reused twice
     for version_id, data in published.items():
         assert (store / "checkpoints" / f"model_{version_id}.safetensors").read_bytes() == data
@@ -182,10 +189,11 @@ def test_a_pod_fetches_other_files_while_waiting_for_locked_ones(fakes: Fakes) -
     finally:
         for lock in other_pod:
             lock.release()
-    code, report, _ = _finish(pod)
+    code, report, _, stderr = _finish(pod)
 
     assert code == 0, report
     assert _statuses(report) == ["ok"] * 5
+    assert "waiting  checkpoints/model_1.safetensors:" in stderr
     for version_id, data in published.items():
         assert (store / "checkpoints" / f"model_{version_id}.safetensors").read_bytes() == data
 
@@ -206,7 +214,7 @@ def test_a_killed_holders_lock_is_taken_over(fakes: Fakes) -> None:
     assert len(list(locks.iterdir())) == 1, "the dead holder's lock is left behind"
 
     started = time.monotonic()
-    code, report, _ = _finish(
+    code, report, _, _ = _finish(
         _start(fakes, store, "--civitai", "1", name="next", IGNITION_LOCK_STALE_S="1")
     )
 

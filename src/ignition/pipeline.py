@@ -260,8 +260,14 @@ async def _fetch_all(
 
     async def one(item: _Planned) -> None:
         lock = file_lock(manifest.root, item.relative, stale_after_s=settings.lock_stale_s)
+
+        def waiting() -> None:
+            # Another pod may fetch a 20 GB file for minutes: say why this one is quiet.
+            holder = (lock.holder() or "another process").rsplit(":", 1)[0]
+            display.say(f"waiting  {item.relative}: {holder} is fetching it into {manifest.root}")
+
         try:
-            claim = await _claim(lock, gate)
+            claim = await _claim(lock, gate, waiting)
         except OSError as error:
             _record_error(
                 item.outcome,
@@ -295,8 +301,11 @@ async def _fetch_all(
     await asyncio.gather(*(one(item) for item in planned))
 
 
-async def _claim(lock: FileLock, gate: asyncio.Semaphore) -> contextlib.AsyncExitStack:
+async def _claim(
+    lock: FileLock, gate: asyncio.Semaphore, waiting: Callable[[], None] | None
+) -> contextlib.AsyncExitStack:
     """Hold a fetch slot and the file's lock together; the returned stack releases both.
+    `waiting` is called once if the lock is held elsewhere.
 
     A lock held by another process is waited for OUTSIDE the slot, so while another pod fetches
     this file, this one fetches others instead of idling; and a lock is only taken with a slot
@@ -312,6 +321,9 @@ async def _claim(lock: FileLock, gate: asyncio.Semaphore) -> contextlib.AsyncExi
         if taken:
             break
         gate.release()
+        if waiting is not None:
+            await asyncio.to_thread(waiting)
+            waiting = None
         await asyncio.sleep(lock.poll_s)
     stack = contextlib.AsyncExitStack()
     stack.callback(gate.release)

@@ -98,7 +98,11 @@ class FileLock:
 
     def held(self) -> bool:
         """Still ours? (False once another process judged us dead and took over.)"""
-        return _owner_of(self._read()) == self.owner
+        return self.holder() == self.owner
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (`host:pid:nonce`), if anyone."""
+        return _owner_of(self._read())
 
     # --- context managers -----------------------------------------------------------------
     def __enter__(self) -> FileLock:
