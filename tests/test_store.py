@@ -127,6 +127,7 @@ def test_warm_start_stats_but_never_reads_the_models(fakes: Fakes) -> None:
     assert code == 0, report
     assert _statuses(report) == ["skipped"] * 4
     assert sum(fakes.storage.counters.requests.values()) == 0
+    assert not [path for path in fakes.civitai.counters.requests if "/download/" in path]
     # Python itself reads a few MB at startup; one of the 1 GiB files would be 1 GiB.
     assert 0 < rchar < 64 * 1024 * 1024
 
