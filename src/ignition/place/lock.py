@@ -137,7 +137,14 @@ class FileLock:
         except FileExistsError:
             return False
         self._fd, self._beats, self._observed = fd, 0, None
-        self._write_record()
+        try:
+            self._write_record()
+        except OSError:
+            # A full volume: leave no empty lock behind for others to wait out.
+            os.close(fd)
+            self._fd = None
+            self.path.unlink(missing_ok=True)
+            raise
         return True
 
     def _write_record(self) -> None:
@@ -174,7 +181,10 @@ class FileLock:
         if moved != judged:
             # We moved a lock that beat (or was retaken) in the meantime: put it back if the
             # slot is still free, and start judging afresh.
-            with contextlib.suppress(FileExistsError):
+            # (FileExistsError: someone took the free slot meanwhile; other errors: no hard
+            # links on this filesystem. Either way that holder may now have a rival: the
+            # worst case in the module docstring.)
+            with contextlib.suppress(OSError):
                 os.link(aside, self.path)
             aside.unlink(missing_ok=True)
             self._observed = None
