@@ -95,6 +95,8 @@ async def provision(
         display = RunDisplay(settings.status_file, stream=sys.stderr, tty=False)
     display.attach(report)
     models_dir = models_root(settings)
+    if settings.persistent_store is not None:
+        display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
     parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
     for error in parsed.errors:
         status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
