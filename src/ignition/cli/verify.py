@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from ignition.place.manifest import Manifest
 from ignition.place.present import Rechecked, recheck_all
+from ignition.progress import format_bytes
 from ignition.settings import load_settings
 
 EXIT_OK = 0
@@ -37,13 +39,18 @@ def run(args: argparse.Namespace) -> int:
     roots = [settings.models_dir]
     if settings.persistent_store is not None and settings.persistent_store != roots[0]:
         roots.append(settings.persistent_store)
-    results = {root: recheck_all(Manifest(root)) for root in roots}
+    results = {root: recheck_all(Manifest(root), _checking) for root in roots}
     problems = sum(1 for found in results.values() for item in found if item.status != "ok")
     if args.json:
         print(json.dumps(_as_json(results), indent=2))
     else:
         _print(results, problems)
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _checking(relative: str, size_bytes: int) -> None:
+    # Hashing a 20 GB file takes a while: show what is being read (stderr; stdout stays clean).
+    print(f"checking {relative} ({format_bytes(size_bytes)})", file=sys.stderr, flush=True)
 
 
 def _as_json(results: dict[Path, list[Rechecked]]) -> dict[str, Any]:

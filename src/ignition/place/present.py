@@ -12,6 +12,7 @@ Anything else is fetched again. The pipeline calls (2) only while holding the fi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +68,17 @@ class Rechecked:
     detail: str = ""
 
 
-def recheck_all(manifest: Manifest) -> list[Rechecked]:
-    """Re-hash every recorded file (`ignition verify`). A missing or changed file loses its
-    record, so the next `ignition download` fetches it again; a file whose bytes still match
-    but whose mtime moved (touched, copied with new times) is recorded afresh."""
+def recheck_all(
+    manifest: Manifest, on_file: Callable[[str, int], None] | None = None
+) -> list[Rechecked]:
+    """Re-hash every recorded file (`ignition verify`); `on_file(relative, size_bytes)` is
+    called before each. A missing or changed file loses its record, so the next `ignition
+    download` fetches it again; a file whose bytes still match but whose mtime moved (touched,
+    copied with new times) is recorded afresh."""
     results: list[Rechecked] = []
     for relative, record in manifest.items():
+        if on_file is not None:
+            on_file(relative, record.size_bytes)
         path = manifest.root / relative
         try:
             size = path.stat().st_size
