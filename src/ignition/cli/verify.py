@@ -73,6 +73,9 @@ def _print(results: dict[Path, list[Rechecked]], problems: int) -> None:
         for item in found:
             if item.status != "ok":
                 print(f"{item.status:<7} {root / item.relative}  {item.detail}".rstrip())
+    if not total:
+        print(f"no downloaded files recorded under {', '.join(map(str, results))}")
+        return
     print(f"{total - problems} of {total} recorded files match")
     if problems:
         print("run `ignition download` to fetch the missing and changed files again")
