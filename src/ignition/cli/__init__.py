@@ -23,6 +23,7 @@ _COMMANDS: tuple[str, ...] = (
     "download",
     "catalog",
     "template",
+    "verify",
 )
 
 
