@@ -19,7 +19,11 @@
     │   ├── TransferStalledError
     │   ├── TransferFailedError    the server kept failing (cuts, 5xx, 429) beyond the retry budget
     │   └── SourceChangedError     the file on the server changed under a partial download
-    └── PlaceError                 the verified file cannot be moved into place
+    ├── PlaceError                 the verified file cannot be moved into place
+    └── DeployError                RunPod's API did not take the template (`template --deploy`)
+        ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
+        ├── TemplateRejectedError  400/422: RunPod's validation message
+        └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
 """
@@ -57,6 +61,12 @@ class SpecError(IgnitionError):
 class DuplicateEntryError(SpecError):
     code = "IGN201"
     default_hint = "remove one of the two entries"
+
+
+class MissingSourceError(SpecError):
+    """A workflow names a model file but says nowhere where to get it."""
+
+    code = "IGN202"
 
 
 class ResolveError(IgnitionError):
@@ -128,3 +138,25 @@ class SourceChangedError(FetchError):
 
 class PlaceError(IgnitionError):
     code = "IGN500"
+
+
+class DeployError(IgnitionError):
+    code = "IGN600"
+
+
+class ApiKeyRejectedError(DeployError):
+    code = "IGN601"
+    default_hint = (
+        "check RUNPOD_API_KEY: create a key with read/write access under Settings → API Keys "
+        "in the RunPod console"
+    )
+
+
+class TemplateRejectedError(DeployError):
+    code = "IGN602"
+    default_hint = "RunPod's message names the field: change the flag that sets it and run again"
+
+
+class RunPodUnreachableError(DeployError):
+    code = "IGN603"
+    default_hint = "check the network connection and RUNPOD_API_URL, then run again"

@@ -50,6 +50,8 @@ class CivitaiRef:
     model_id: int | None = None
     file_id: int | None = None  # an exact file of the version (`?fileId=` in a pasted URL)
     folder: str | None = None  # the user's `:folder` override, as written
+    # Save under this name instead of the source's: a workflow's loader looks for exactly it.
+    filename: str | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -71,6 +73,8 @@ class HuggingFaceRef:
     # The catalog short name this entry came from, when it did (its folder is the default).
     catalog_name: str | None = None
     catalog_folder: str | None = None
+    # Save under this name instead of the path's basename (see CivitaiRef.filename).
+    filename: str | None = None
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # ok: fetched now; skipped: already in place; planned: would be fetched (--dry-run);
-# duplicate: listed twice, handled once. Anything else is not in place.
+# duplicate: listed twice, handled once; missing: a workflow needs it, no source is known.
+# Anything but the first four is not in place.
 IN_PLACE_STATUSES = frozenset({"ok", "skipped", "planned", "duplicate"})
 
 
@@ -22,7 +23,8 @@ class ModelOutcome:
     url: str | None = None  # redacted: no token, no signature
     size: int | None = None  # exact when known, else the source's estimate
     sha256: str | None = None
-    status: str = "pending"  # pending | fetching | ok | skipped | planned | duplicate | failed
+    # pending | fetching | ok | skipped | planned | duplicate | missing | failed
+    status: str = "pending"
     error: str | None = None
     code: str | None = None
     path: str | None = None

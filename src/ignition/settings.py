@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     comfyui_dir: Path = Field(Path("/opt/ComfyUI"), validation_alias=_env("COMFYUI_DIR"))
     models_dir_override: Path | None = Field(None, validation_alias=_env("IGNITION_MODELS_DIR"))
     persistent_storage: str = Field("none", validation_alias=_env("PERSISTENT_STORAGE"))
+    # A store lock whose heartbeat has not changed for this long belongs to a dead process.
+    lock_stale_s: float = Field(30.0, gt=0, validation_alias=_env("IGNITION_LOCK_STALE_S"))
     run_dir: Path = Field(Path("/run/ignition"), validation_alias=_env("IGNITION_RUN_DIR"))
     startup_log: Path = Field(
         Path("/tmp/ignition_startup.log"),  # noqa: S108 - the seed's documented location
@@ -80,6 +82,10 @@ class Settings(BaseSettings):
         None, validation_alias=_env("FILEBROWSER_PASSWORD")
     )
     comfyui_auth: bool = Field(True, validation_alias=_env("COMFYUI_AUTH"))
+    # Where ComfyUI listens on 127.0.0.1 while the front door owns COMFYUI_PORT (default +10000).
+    comfyui_internal_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("COMFYUI_INTERNAL_PORT")
+    )
     comfyui_password: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
     comfyui_api_token: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
     enable_manager_ui: bool = Field(False, validation_alias=_env("ENABLE_MANAGER_UI"))

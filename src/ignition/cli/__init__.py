@@ -18,8 +18,12 @@ from ignition.errors import IgnitionError
 # aiohttp/rich imports of commands it doesn't run.
 _COMMANDS: tuple[str, ...] = (
     # one command module per line
+    "nuke",
+    "connections",
     "download",
     "catalog",
+    "template",
+    "verify",
 )
 
 

@@ -26,14 +26,21 @@ def register(subparsers: Any) -> None:
         "download",
         help="download models into ComfyUI's folders and exit",
         description=(
-            "Resolve, download, verify and install models. Without --civitai/--hf the lists "
-            "come from CIVITAI_MODELS and HUGGINGFACE_MODELS; with either flag, the flags "
-            "replace both env lists. Tokens come only from the environment (CIVITAI_TOKEN, "
-            "HF_TOKEN), never from flags, so they never show up in `ps`."
+            "Resolve, download, verify and install models. Without --civitai/--hf/--workflow "
+            "the lists come from CIVITAI_MODELS, HUGGINGFACE_MODELS and COMFYUI_WORKFLOWS; with "
+            "any of these flags, the flags replace all three env lists. Tokens come only from "
+            "the environment (CIVITAI_TOKEN, HF_TOKEN), never from flags, so they never show "
+            "up in `ps`."
         ),
     )
     parser.add_argument("--civitai", metavar="LIST", help="CivitAI version ids or URLs")
     parser.add_argument("--hf", metavar="LIST", help="HF short names, repos, files or URLs")
+    parser.add_argument(
+        "--workflow",
+        action="append",
+        metavar="FILE_OR_URL",
+        help="a ComfyUI workflow whose models to provision (repeatable)",
+    )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable plan and summary")
@@ -42,9 +49,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"models_dir_override": args.models_dir}
-    if args.civitai is not None or args.hf is not None:
+    if args.civitai is not None or args.hf is not None or args.workflow:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""
+        overrides["comfyui_workflows"] = ",".join(args.workflow or ())
     try:
         settings = load_settings(**overrides)
     except ValidationError as error:
@@ -80,7 +88,7 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
         for o in report.outcomes
     ]
     if not rows:
-        print("nothing to download (CIVITAI_MODELS and HUGGINGFACE_MODELS are empty)")
+        print("nothing to download (CIVITAI_MODELS, HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS empty)")
         return
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
@@ -88,7 +96,7 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
         print("  ".join([*cells, row[4]]).rstrip())
     counts = ", ".join(
         f"{report.count(status)} {status}"
-        for status in ("ok", "skipped", "planned", "duplicate", "failed")
+        for status in ("ok", "skipped", "planned", "duplicate", "missing", "failed")
         if report.count(status)
     )
     plan = f"; {format_bytes(report.needed_bytes)} to fetch" if dry_run else ""

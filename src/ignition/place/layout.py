@@ -16,6 +16,9 @@ COMFYUI_FOLDERS = frozenset(
         "model_patches", "audio_encoders", "animatediff_models", "ultralytics",
         "ultralytics/bbox", "ultralytics/segm", "ipadapter", "sams", "insightface",
         "latent_upscale_models",
+        # newer core and template folders seen in ComfyUI's official workflow templates
+        "frame_interpolation", "geometry_estimation", "background_removal", "optical_flow",
+        "detection",
     }
 )  # fmt: skip
 

@@ -52,7 +52,9 @@ async def resolve_civitai(client: HttpClient, settings: Settings, ref: CivitaiRe
             hint="pick another version on the model's page",
         )
     chosen = _pick_file(files, ref.file_id, name)
-    filename = sanitise_filename(str(chosen.get("name") or f"{version_id}.safetensors"))
+    filename = sanitise_filename(
+        ref.filename or str(chosen.get("name") or f"{version_id}.safetensors")
+    )
     model_type = str(_dict(version.get("model")).get("type") or "Other")
     if ref.folder is not None:
         folder = normalise_folder(ref.folder)

@@ -114,7 +114,7 @@ async def _resolve_repo(
 def _resolved(
     settings: Settings, ref: HuggingFaceRef, path: str, sha256: str | None, size: int | None
 ) -> ResolvedFile:
-    filename = sanitise_filename(PurePosixPath(path).name)
+    filename = sanitise_filename(ref.filename or PurePosixPath(path).name)
     warnings: list[str] = []
     folder = _folder(ref, path, filename)
     if folder is None:
