@@ -118,11 +118,6 @@ class SegmentPlan:
         if segment.position < segment.end:
             bisect.insort(self._missing, (segment.position, segment.end))
 
-    @property
-    def idle(self) -> bool:
-        """Nothing left to hand out and nobody fetching: the file is complete."""
-        return not self._missing and not self._active
-
 
 def _split(
     ranges: list[tuple[int, int]], piece_bytes: int, min_piece_bytes: int
