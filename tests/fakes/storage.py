@@ -1,14 +1,14 @@
 """A presigned object store on loopback: Range, throttling and switchable faults, bytes counted.
 
 It behaves like CivitAI's R2/B2 buckets and HF's CDN (PROTOCOLS.md): objects are served from
-`/files/{name}` with single-range support (206 + Content-Range, 416 with `bytes */size`), links are
-presigned (`?X-Amz-Signature=…`) and can expire (403 with an S3-style XML body), and an
-Authorization header reaching the store is refused with 400. `issue_link` is what an API host's
-`307 Location` points at.
+`/blobs/{key}` with single-range support (206 + Content-Range, 416 with `bytes */size`), links
+are presigned (`?X-Amz-Signature=…`) and can expire (403 with an S3-style XML body), and an
+Authorization header reaching the store is refused with 400. `put` returns what an API host's
+redirect `Location` points at.
 
 Throttling mirrors a CDN: a per-connection rate and a total link rate, both paced on a virtual
-clock so that timing is steady without bursts. Faults are armed per test on `server.faults`; each
-fires a bounded number of times so every test ends.
+clock so that timing is steady without bursts. Faults are armed per test on `storage.faults`;
+each fires a bounded number of times so every test ends.
 
 Objects are `Blob`s: in-memory bytes for tests, or a deterministic pattern (several GB, no disk)
 for benchmarks. The CivitAI and HF fakes `put` objects here and redirect to the link it returns.
