@@ -71,13 +71,18 @@ ARG COMFYUI_REF=v0.46.0
 ENV COMFYUI_DIR=/opt/ComfyUI \
     WORKSPACE=/workspace
 # manager_requirements.txt (the pip-packaged ComfyUI-Manager) exists from ComfyUI 0.3.6x on;
-# older refs simply don't have one.
+# older refs simply don't have one. EXTRA_PYTHON_PACKAGES: more requirements for a derived image
+# (custom nodes' needs, or what an older ComfyUI ref forgot to list), installed in the same layer.
+ARG EXTRA_PYTHON_PACKAGES=""
+# hadolint ignore=SC2086
 RUN --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
     --mount=type=cache,target=/root/.cache/uv,id=ignition-uv \
     git clone --depth 1 --branch "${COMFYUI_REF}" "${COMFYUI_REPO}" "${COMFYUI_DIR}" \
     && /opt/uv/bin/uv pip install -r "${COMFYUI_DIR}/requirements.txt" \
     && if [ -f "${COMFYUI_DIR}/manager_requirements.txt" ]; then \
         /opt/uv/bin/uv pip install -r "${COMFYUI_DIR}/manager_requirements.txt"; fi \
+    && if [ -n "${EXTRA_PYTHON_PACKAGES}" ]; then \
+        /opt/uv/bin/uv pip install ${EXTRA_PYTHON_PACKAGES}; fi \
     && python -m compileall -q "${COMFYUI_DIR}"
 
 COPY pyproject.toml README.md /opt/ignition/
