@@ -326,7 +326,7 @@ before="$(comfyui_pid)"
 seed_script restart-comfyui.sh
 deadline=$((SECONDS + 180))
 until after="$(comfyui_pid)" && [ -n "$after" ] && [ "$after" != "$before" ] &&
-    curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:${comfy_port}/system_stats"; do
+    curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:${comfy_port}/system_stats"; do
     [ "$SECONDS" -lt "$deadline" ] || die "ComfyUI did not come back after restart-comfyui.sh"
     sleep 1
 done
