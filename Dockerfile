@@ -87,6 +87,8 @@ RUN --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
 
 COPY pyproject.toml README.md /opt/ignition/
 COPY src /opt/ignition/src
+# Opt-in extras a person runs inside the pod (see the README); nothing runs them by default.
+COPY scripts/optional /opt/ignition/optional
 RUN --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
     --mount=type=cache,target=/root/.cache/uv,id=ignition-uv \
     /opt/uv/bin/uv pip install /opt/ignition \

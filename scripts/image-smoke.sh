@@ -232,6 +232,7 @@ run --entrypoint bash "$IMAGE" -c '
     set -e
     echo "caddy $(caddy version)"; tini --version; git --version
     test "$COMFYUI_DIR" = /opt/ComfyUI && test -f "$COMFYUI_DIR/main.py"
+    test -x /opt/ignition/optional/install-sageattention.sh
     test ! -e /workspace || { echo "/workspace exists in the image"; exit 1; }
     test -z "$(ls -A /root/.cache/uv 2>/dev/null)" || { echo "uv cache leaked into the image"; exit 1; }
     ! command -v uv >/dev/null || { echo "uv leaked into the image"; exit 1; }

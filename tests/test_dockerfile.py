@@ -193,7 +193,7 @@ def test_build_context_is_an_allow_list() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     rules = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert rules[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(rules)
+    assert {"!pyproject.toml", "!README.md", "!src/", "!scripts/optional/"} <= set(rules)
     assert not any(rule.startswith("!tests") for rule in rules)
 
 
