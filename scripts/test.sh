@@ -10,4 +10,6 @@ ruff check src tests benchmarks
 ruff format --check src tests benchmarks
 mypy
 git ls-files -z -- '*.sh' '.ci/run' | xargs -0 --no-run-if-empty shellcheck
+hadolint Dockerfile
+actionlint .github/workflows/*.yml
 python -m pytest "$@"
