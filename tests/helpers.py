@@ -5,19 +5,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import Fakes
+from conftest import FAST_RETRY, Fakes
 from fakes.content import model_bytes
-from ignition._http import RetryPolicy
 from ignition.pipeline import provision
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve.catalog import load_catalog
 
-
-async def _no_wait(_: float) -> None:
-    return None
-
-
-FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
+__all__ = ["FAST_RETRY", "PLENTY_OF_DISK", "by_name", "files_under", "provision_now"]
 PLENTY_OF_DISK: Callable[[Path], int] = lambda _: 10**15  # noqa: E731
 
 

@@ -343,27 +343,40 @@ def test_the_status_file_records_the_run(fakes: Fakes) -> None:
     }
 
 
-def test_a_dropped_connection_is_fetched_again(fakes: Fakes) -> None:
-    fakes.civitai.add(2)
-    fakes.storage.cut_short["cv-20"] = 1
+def test_a_dropped_connection_is_resumed_where_it_broke(fakes: Fakes) -> None:
+    size = len(fakes.civitai.add(2).files[0].data)
+    fakes.storage.faults.cut_at = [size // 2]
     report = provision_now(fakes, civitai="2")
     assert report.ok, report.outcomes[0].error
     assert fakes.storage.counters.requests["/blobs/cv-20"] == 2
+    assert fakes.storage.counters.bytes_served == size
     assert staging_leftovers(fakes.models_dir) == []
 
 
-def test_a_connection_that_keeps_dropping_fails_cleanly(fakes: Fakes) -> None:
-    fakes.civitai.add(2)
-    fakes.storage.cut_short["cv-20"] = 10
+def test_a_connection_that_keeps_dropping_fails_cleanly_and_the_rerun_resumes(
+    fakes: Fakes,
+) -> None:
+    size = len(fakes.civitai.add(2).files[0].data)
+    fakes.storage.faults.cut_at = [size // 2]
+    fakes.storage.faults.drops, fakes.storage.faults.after_requests = 1000, 1
     (outcome,) = provision_now(fakes, civitai="2").outcomes
-    assert outcome.code == "IGN405"
+    assert outcome.code == "IGN406", outcome.error
     assert files_under(fakes.models_dir) == []
+    # Only the partial and its record stay, outside the model folders, for the next run.
+    assert [name.split(".", 1)[1] for name in staging_leftovers(fakes.models_dir)] == [
+        "part",
+        "part.json",
+    ]
+
+    fakes.storage.faults.drops = 0
+    assert provision_now(fakes, civitai="2").ok
+    assert fakes.storage.counters.bytes_served == size
     assert staging_leftovers(fakes.models_dir) == []
 
 
 def test_storage_hiccups_are_retried(fakes: Fakes) -> None:
     fakes.civitai.add(2)
-    fakes.storage.unavailable = 2
+    fakes.storage.faults.statuses = [503, 503]
     assert provision_now(fakes, civitai="2").ok
 
 

@@ -26,6 +26,9 @@ from ignition import __version__
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
 USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
 
+# What a caller may hold without importing the HTTP library itself.
+Response = aiohttp.ClientResponse
+
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth asking again: rate limits and server-side hiccups. Every other 4xx is the user's to fix
 # (login, licence, wrong id) and retrying only delays the message.
@@ -155,6 +158,16 @@ class HttpClient:
             self._session = None
 
     @property
+    def read_timeout_s(self) -> float:
+        """No byte for this long on a connection is a stall (the engine retries the range)."""
+        return float(self._timeout.sock_read or 0)
+
+    @property
+    def connections(self) -> int:
+        """How many transfers may stream at once (IGNITION_CONNECTIONS): the fetch budget."""
+        return self._connections
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("HttpClient used outside `async with`")
@@ -173,6 +186,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         method: str = "GET",
         stop_at_other_host: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET `url`, following redirects hop by hop with auth re-scoped at every hop.
 
@@ -180,23 +194,25 @@ class HttpClient:
         link each time) under `self.retry`. The final response is yielded whatever its status;
         `response.url` is where it came from. With `stop_at_other_host`, a redirect to another
         host is yielded instead of followed (HF puts the file's sha256 on that redirect).
+        `retry` overrides the client's policy (the download engine retries ranges itself).
         """
+        policy = retry or self.retry
         attempt = 0
         while True:
             try:
                 response = await self._follow(url, headers, method, stop_at_other_host)
             except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
-                delay = self.retry.delay_s(attempt, None)
+                delay = policy.delay_s(attempt, None)
                 if delay is None:
                     raise
-                await self.retry.sleep(delay)
+                await policy.sleep(delay)
                 attempt += 1
                 continue
             if response.status in _RETRY_STATUSES:
-                delay = self.retry.delay_s(attempt, response.headers.get("Retry-After"))
+                delay = policy.delay_s(attempt, response.headers.get("Retry-After"))
                 if delay is not None:
                     response.release()
-                    await self.retry.sleep(delay)
+                    await policy.sleep(delay)
                     attempt += 1
                     continue
             try:

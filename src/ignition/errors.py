@@ -16,7 +16,9 @@
     │   ├── SizeMismatchError
     │   ├── NotAModelError         an HTML/JSON page where weights were expected
     │   ├── DiskFullError
-    │   └── TransferStalledError
+    │   ├── TransferStalledError
+    │   ├── TransferFailedError    the server kept failing (cuts, 5xx, 429) beyond the retry budget
+    │   └── SourceChangedError     the file on the server changed under a partial download
     ├── PlaceError                 the verified file cannot be moved into place
     └── DeployError                RunPod's API did not take the template (`template --deploy`)
         ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
@@ -122,6 +124,16 @@ class DiskFullError(FetchError):
 class TransferStalledError(FetchError):
     code = "IGN405"
     default_hint = "the server stopped sending data; run again (partial data is kept and resumed)"
+
+
+class TransferFailedError(FetchError):
+    code = "IGN406"
+    default_hint = "the server kept failing; run again later (partial data is kept and resumed)"
+
+
+class SourceChangedError(FetchError):
+    code = "IGN407"
+    default_hint = "the file changed on the server while it was downloading; run again"
 
 
 class PlaceError(IgnitionError):

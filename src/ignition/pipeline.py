@@ -25,7 +25,6 @@ from ignition._http import (
     redact_url,
 )
 from ignition.errors import (
-    ChecksumMismatchError,
     DiskFullError,
     DuplicateEntryError,
     FetchError,
@@ -404,9 +403,9 @@ async def _fetch_and_place(
     size, sha256, header → move into place → record. Returns the outcome's status ("skipped" or
     "ok").
 
-    The lock makes one process fetch while the others wait, then find the file recorded. A
-    checksum mismatch earns one fresh download (a flaky connection or an expired link), then
-    fails."""
+    The lock makes one process fetch while the others wait, then find the file recorded. The
+    engine resumes a partial of the same source, checks sha256 as the bytes arrive and fetches
+    a corrupt file once more before it gives up."""
     file = item.file
     identity = (
         f"sha256:{file.expected_sha256}"
@@ -432,24 +431,20 @@ async def _fetch_and_place(
     ):
         item.outcome.size = item.target.stat().st_size
         return "skipped"
-    for attempt in range(2):
-        fetched = await fetch_file(client, request, progress)
-        try:
-            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-        except FetchError as error:
-            with contextlib.suppress(OSError):
-                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-            if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                continue
-            raise
-        await asyncio.to_thread(install, fetched, item.target)
-        await asyncio.to_thread(
-            manifest.record, item.relative, identity=identity, sha256=fetched.sha256
-        )
-        item.outcome.size = fetched.size_bytes
-        item.outcome.sha256 = fetched.sha256
-        return "ok"
-    raise AssertionError("unreachable")
+    fetched = await fetch_file(client, request, progress)
+    try:
+        await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+    except FetchError:
+        with contextlib.suppress(OSError):
+            fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+        raise
+    await asyncio.to_thread(install, fetched, item.target)
+    await asyncio.to_thread(
+        manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+    )
+    item.outcome.size = fetched.size_bytes
+    item.outcome.sha256 = fetched.sha256
+    return "ok"
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:

@@ -80,7 +80,7 @@ class FakeCivitai:
         )
         self.versions[version_id] = version
         for item in files:
-            self.storage.blobs[f"cv-{item.file_id}"] = item.data
+            self.storage.put(f"cv-{item.file_id}", item.data)
         return version
 
     def _payload(self, version: CivitaiVersion) -> dict[str, object]:

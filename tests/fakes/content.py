@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import random
 import struct
 
 
@@ -19,3 +20,8 @@ def model_bytes(seed: str, data_bytes: int = 4096) -> bytes:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def noise(size: int, seed: int = 1) -> bytes:
+    """`size` reproducible random bytes (for transfer tests that count bytes exactly)."""
+    return random.Random(seed).randbytes(size)

@@ -5,16 +5,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from fakes.content import sha256
 from fakes.server import Counters, ServerThread, Throttle
-from fakes.storage import FakeStorage
+from fakes.storage import Blob, BytesBlob, FakeStorage
 
 _COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @dataclass
 class HfRepo:
-    files: dict[str, bytes]
+    files: dict[str, bytes | Blob]  # a Blob: large generated files for benchmarks
     gated: bool = False
     revisions: tuple[str, ...] = ("main",)
     # Paths served as small regular (non-LFS) files: a 200 with a git-sha1 ETag, no sha256.
@@ -46,7 +45,7 @@ class FakeHuggingFace:
     def url(self) -> str:
         return self.server.url
 
-    def add(self, repo: str, files: dict[str, bytes], **options: object) -> HfRepo:
+    def add(self, repo: str, files: dict[str, bytes | Blob], **options: object) -> HfRepo:
         entry = HfRepo(files, **options)  # type: ignore[arg-type]
         self.repos[repo] = entry
         return entry
@@ -94,21 +93,26 @@ class FakeHuggingFace:
         if data is None:
             return self._error(404, "EntryNotFound", f"{path} does not exist")
         if path in repo.small:
+            assert isinstance(data, bytes)
             etag = hashlib.sha1(data).hexdigest()  # noqa: S324 - git's blob id, as HF sends
             return web.Response(
                 body=data,
                 headers={"ETag": f'"{etag}"', "X-Repo-Commit": _COMMIT},
                 content_type="application/octet-stream",
             )
-        published = sha256(data)
-        served = data[:-1] + bytes([data[-1] ^ 1]) if path in repo.corrupt else data
+        blob = _as_blob(data)
+        published = blob.sha256()
+        served: bytes | Blob = blob
+        if path in repo.corrupt:
+            assert isinstance(data, bytes)
+            served = data[:-1] + bytes([data[-1] ^ 1])
         location = self.storage.put(f"hf-{published}-{len(self.storage.blobs)}", served)
         return web.Response(
             status=302,
             headers={
                 "Location": location,
                 "X-Linked-Etag": f'"{published}"',
-                "X-Linked-Size": str(len(data)),
+                "X-Linked-Size": str(blob.size),
                 "X-Repo-Commit": _COMMIT,
                 "ETag": f'"{published}"',
             },
@@ -126,14 +130,15 @@ class FakeHuggingFace:
             {"type": "directory", "oid": "0" * 40, "size": 0, "path": d} for d in directories
         ]
         for path, data in sorted(repo.files.items()):
+            blob = _as_blob(data)
             entry: dict[str, object] = {
                 "type": "file",
                 "oid": "1" * 40,
-                "size": len(data),
+                "size": blob.size,
                 "path": path,
             }
             if path not in repo.small:
-                entry["lfs"] = {"oid": sha256(data), "size": len(data), "pointerSize": 134}
+                entry["lfs"] = {"oid": blob.sha256(), "size": blob.size, "pointerSize": 134}
             entries.append(entry)
         start = int(request.query.get("cursor", "0"))
         page = entries[start : start + self.page_size]
@@ -142,3 +147,7 @@ class FakeHuggingFace:
             nxt = request.url.update_query(cursor=str(start + self.page_size))
             headers["Link"] = f'<{nxt}>; rel="next"'
         return web.json_response(page, headers=headers)
+
+
+def _as_blob(data: bytes | Blob) -> Blob:
+    return BytesBlob(data) if isinstance(data, bytes) else data

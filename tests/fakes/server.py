@@ -13,7 +13,10 @@ class ServerThread:
         self.host = host
         self.port = 0
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(app, access_log=None)
+        # A client hanging up cancels its handler, so a stalled response ends with its connection.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 

@@ -26,9 +26,10 @@ def state_dir(models_dir: Path) -> Path:
 
 
 def staging_path(models_dir: Path, identity: str) -> Path:
-    """Where a file's bytes arrive: named after its identity, so a re-run finds its partial."""
+    """Where a file's verified bytes land, named after its identity so a re-run finds its
+    partial (the engine keeps `<this>.part` and `<this>.part.json` beside it)."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    return state_dir(models_dir) / "staging" / f"{digest}.part"
+    return state_dir(models_dir) / "staging" / digest
 
 
 def destination(models_dir: Path, folder: str, filename: str) -> Path:

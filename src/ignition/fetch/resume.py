@@ -1,0 +1,78 @@
+"""A partial download that survives the process: the staging file and its small state record.
+
+`<staging>.part` holds the bytes at their final offsets (sparse where missing);
+`<staging>.part.json` says which ranges of it are done and for which source (the request's
+identity, plus the size and ETag the server announced). Bytes are recorded as done only after they
+were written, so a `kill -9` loses at most what arrived since the last save, and the record is
+replaced atomically so it is never half-written. A record for another source, or one that cannot be
+read, means the partial is worthless: both files are removed and the download starts over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ignition.fetch.segments import ByteRanges
+
+_VERSION = 1
+
+
+@dataclass
+class PartialState:
+    identity: str
+    size: int | None = None
+    etag: str | None = None
+    done: ByteRanges = field(default_factory=ByteRanges)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": _VERSION,
+                "identity": self.identity,
+                "size": self.size,
+                "etag": self.etag,
+                "done": self.done.as_list(),
+            }
+        )
+
+
+def part_path(staging_path: Path) -> Path:
+    return staging_path.with_name(staging_path.name + ".part")
+
+
+def state_path(staging_path: Path) -> Path:
+    return staging_path.with_name(staging_path.name + ".part.json")
+
+
+def load_partial(staging_path: Path, identity: str) -> PartialState:
+    """The recorded progress for this source, or a fresh state (removing a stale partial)."""
+    try:
+        raw = json.loads(state_path(staging_path).read_text())
+        if raw["version"] != _VERSION or raw["identity"] != identity:
+            raise ValueError("another source")
+        if not part_path(staging_path).exists():
+            raise ValueError("no bytes")
+        done = ByteRanges([(int(s), int(e)) for s, e in raw["done"]])
+        size = None if raw["size"] is None else int(raw["size"])
+        etag = raw["etag"] if isinstance(raw["etag"], str) else None
+        return PartialState(identity, size, etag, done)
+    except (OSError, ValueError, KeyError, TypeError):
+        discard_partial(staging_path)
+        return PartialState(identity)
+
+
+def save_partial(staging_path: Path, state: PartialState) -> None:
+    record = state_path(staging_path)
+    temporary = record.with_name(record.name + ".tmp")
+    temporary.write_text(state.to_json())
+    temporary.replace(record)
+
+
+def discard_partial(staging_path: Path) -> None:
+    record = state_path(staging_path)
+    for path in (part_path(staging_path), record, record.with_name(record.name + ".tmp")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
