@@ -1,0 +1,249 @@
+"""`ignition start`: bring the pod up, keep it up, bring it down. The container's entrypoint.
+
+0. Logging to stdout and IGNITION_STARTUP_LOG (secrets masked); control socket up, so
+   `ignition status|restart|stop` work from the first second.
+1. System check (GPU, torch/CUDA, disk, RAM). Advisory: warns, never stops the start.
+2. Privacy (hosts blocklist, opt-out env for children) and storage (extra ComfyUI args).
+   A failure here is logged and the pod comes up without it.
+3. Helper scripts in /workspace/scripts and `nuke` on PATH; ComfyUI-Manager's config.ini.
+4. File browser, front door and ComfyUI start at once while models download concurrently
+   (WAIT_FOR_MODELS=true: ComfyUI waits for the downloads, finished or failed).
+5. Run until `ignition stop`, SIGTERM or SIGINT → hard stop: children stopped (SIGTERM, SIGKILL
+   after a grace), nuke if ComfyUI was ready at some point and NUKE_ON_STOP is true, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ignition import __version__
+from ignition.errors import IgnitionError
+from ignition.run import comfyui, control
+from ignition.run.manager_config import write_manager_config
+from ignition.run.pod_scripts import write_pod_scripts
+from ignition.run.service import ServiceSpec
+from ignition.run.startup_log import configure_startup_logging
+from ignition.run.steps import Steps
+from ignition.run.supervisor import Service, Supervisor
+from ignition.run.system_check import check_system
+from ignition.settings import Settings
+
+log = logging.getLogger("ignition.run")
+_T = TypeVar("_T")
+
+# ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
+_IGNITION_ONLY_ENV = (
+    "FILEBROWSER_PASSWORD",
+    "COMFYUI_PASSWORD",
+    "COMFYUI_API_TOKEN",
+    "RUNPOD_API_KEY",
+)
+
+
+class Pod:
+    def __init__(self, settings: Settings, steps: Steps) -> None:
+        self.settings = settings
+        self.steps = steps
+        self.manager_ui = settings.enable_manager_ui
+        self.state = "starting"  # starting | running | stopping
+        self.downloads = "pending"  # pending | running | done | failed
+        self.started_at = time.time()
+        self.stop_requested = asyncio.Event()
+        self.nuke_report: str | None = None
+        self._stopped = asyncio.Event()
+        self._extra_comfyui_args: tuple[str, ...] = ()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.supervisor = Supervisor(
+            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV}
+        )
+
+    # --- the sequence ---------------------------------------------------------------------------
+
+    async def bring_up(self) -> None:
+        settings = self.settings
+        log.info("ignition %s: starting the pod", __version__)
+        await check_system(settings)
+
+        no_env: Mapping[str, str] = {}
+        privacy_env = self._advisory("privacy", self.steps.prepare_privacy, no_env)
+        self.supervisor.base_env.update(privacy_env)
+        self._extra_comfyui_args = tuple(self._advisory("storage", self.steps.prepare_storage, ()))
+
+        written = write_pod_scripts(settings)
+        log.info("scripts: %s", ", ".join(str(path) for path in written))
+        for flag in comfyui.overridden_flags(settings):
+            log.warning("COMFY_FLAGS sets %s, which Ignition sets itself; yours is ignored", flag)
+
+        for build in (self.steps.filebrowser_service, self.steps.frontdoor_service):
+            spec = build(settings)
+            if spec is not None:
+                self._supervise(spec.name, _fixed(spec))
+        self._supervise(comfyui.NAME, self._comfyui_spec, reboot=comfyui.reboot_marker(settings))
+        for name in self.supervisor.services:
+            if name != comfyui.NAME:
+                self.supervisor.launch(name)
+        self._tasks.append(asyncio.create_task(self._monitor()))
+        downloads = asyncio.create_task(self._provision())
+        self._tasks.append(downloads)
+        if settings.wait_for_models:
+            log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
+            await asyncio.wait({downloads})
+        self.supervisor.launch(comfyui.NAME)
+        self.state = "running"
+
+    async def hard_stop(self) -> None:
+        self.state = "stopping"
+        log.info("hard stop: stopping every service")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop_all()
+        comfy = self.supervisor.services.get(comfyui.NAME)
+        if comfy is None or not comfy.ever_ready:
+            self.nuke_report = None
+            log.info("hard stop: no nuke: ComfyUI never became ready (data kept for debugging)")
+        elif not self.settings.nuke_on_stop:
+            log.info("hard stop: no nuke: NUKE_ON_STOP=false")
+        else:
+            log.info("hard stop: running the nuke")
+            try:
+                self.nuke_report = await asyncio.to_thread(self.steps.nuke, self.settings)
+            except (OSError, IgnitionError) as error:
+                self.nuke_report = f"failed: {error}"
+            log.info("hard stop: nuke: %s", self.nuke_report)
+        log.info("hard stop: done after %.1f s of uptime", time.time() - self.started_at)
+        self._stopped.set()
+
+    # --- control channel -------------------------------------------------------------------------
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        command = message.get("command")
+        if command == "ping":
+            return {"ok": True}
+        if command == "status":
+            return {"ok": True, "status": self.status()}
+        if command == "stop":
+            self.stop_requested.set()
+            await self._stopped.wait()
+            return {"ok": True, "nuked": self.nuke_report is not None, "nuke": self.nuke_report}
+        if command == "restart":
+            return await self._restart(message.get("manager_ui"))
+        return {"ok": False, "error": f"unknown command {command!r}"}
+
+    async def _restart(self, manager_ui: object) -> dict[str, Any]:
+        comfy = self.supervisor.services.get(comfyui.NAME)
+        if self.state == "stopping":
+            return {"ok": False, "error": "the pod is stopping"}
+        if comfy is None or comfy.state == "waiting":
+            return {"ok": False, "error": "ComfyUI has not been started yet (still starting up)"}
+        if isinstance(manager_ui, bool):
+            self.manager_ui = manager_ui
+        pid = await self.supervisor.restart(comfyui.NAME)
+        if pid is None:
+            return {"ok": False, "error": comfy.error or "ComfyUI did not start"}
+        return {"ok": True, "pid": pid, "manager_ui": self.manager_ui}
+
+    def status(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "supervisor": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "state": self.state,
+                "uptime_s": round(time.time() - self.started_at, 1),
+            },
+            "services": {
+                name: service.snapshot() for name, service in self.supervisor.services.items()
+            },
+            "downloads": {"state": self.downloads},
+            "ports": {"comfyui": settings.comfyui_port, "filebrowser": settings.filebrowser_port},
+            "manager_ui": self.manager_ui,
+            "wait_for_models": settings.wait_for_models,
+            "nuke_on_stop": settings.nuke_on_stop,
+        }
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _supervise(
+        self, name: str, build: Callable[[], ServiceSpec], reboot: Path | None = None
+    ) -> None:
+        self.supervisor.add(Service(name=name, build=build, reboot_marker=reboot))
+
+    def _comfyui_spec(self) -> ServiceSpec:
+        """Built at every (re)start: a Manager toggle applies on the next soft restart."""
+        write_manager_config(self.settings, ui_enabled=self.manager_ui)
+        return comfyui.comfyui_service(
+            self.settings,
+            listen=self.steps.comfyui_listen(self.settings),
+            ui_enabled=self.manager_ui,
+            extra_args=self._extra_comfyui_args,
+        )
+
+    def _advisory(self, what: str, step: Callable[[Settings], _T], fallback: _T) -> _T:
+        try:
+            return step(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("%s: set-up failed, continuing without it: %s", what, error)
+            return fallback
+
+    async def _provision(self) -> None:
+        self.downloads = "running"
+        try:
+            ok = await self.steps.provision(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("downloads: %s", error)
+            ok = False
+        self.downloads = "done" if ok else "failed"
+        if not ok:
+            log.error("downloads: some models are missing; see above. ComfyUI runs without them")
+
+    async def _monitor(self) -> None:
+        try:
+            await self.steps.monitor_connections(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("privacy: connection monitor stopped: %s", error)
+
+
+async def run_pod(settings: Settings, steps: Steps) -> int:
+    """The entrypoint's whole life; returns the process exit code."""
+    configure_startup_logging(settings)
+    pod = Pod(settings, steps)
+    try:
+        server = await control.serve(settings.control_socket, pod.handle)
+    except (OSError, RuntimeError) as error:
+        log.error("cannot open the control socket %s: %s", settings.control_socket, error)
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, pod, sig)
+
+    bring_up = asyncio.create_task(pod.bring_up())
+    bring_up.add_done_callback(_report_failed_start)
+    await pod.stop_requested.wait()
+    # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
+    bring_up.cancel()
+    await asyncio.gather(bring_up, return_exceptions=True)
+    await pod.hard_stop()
+    await server.close()
+    return 0
+
+
+def _fixed(spec: ServiceSpec) -> Callable[[], ServiceSpec]:
+    return lambda: spec
+
+
+def _report_failed_start(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("start-up failed; the pod stays up for inspection: %s", error, exc_info=error)
+
+
+def _on_signal(pod: Pod, sig: signal.Signals) -> None:
+    log.info("received %s: hard stop", sig.name)
+    pod.stop_requested.set()

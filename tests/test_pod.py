@@ -1,0 +1,171 @@
+"""The real supervisor (`python -m ignition start`) running the ComfyUI stand-in."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import signal
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from pod_harness import Pod, make_pod, wait_for
+
+
+@pytest.fixture
+def pods(tmp_path: Path) -> Iterator[list[Pod]]:
+    started: list[Pod] = []
+    yield started
+    for pod in started:
+        pod.kill()
+
+
+def _start(pods: list[Pod], root: Path, **env: str) -> Pod:
+    pod = make_pod(root, **env)
+    pods.append(pod)
+    pod.start()
+    return pod
+
+
+def _argv(pod: Pod) -> list[str]:
+    argv: list[str] = pod.get("/system_stats")["system"]["argv"]
+    return argv
+
+
+def _manager_network_mode(pod: Pod) -> str:
+    config = configparser.ConfigParser()
+    config.read(pod.workspace / "ComfyUI" / "user" / "__manager" / "config.ini")
+    return config["default"]["network_mode"]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
+    pod = _start(
+        pods,
+        tmp_path,
+        CIVITAI_TOKEN="civitai-secret-4242",
+        FILEBROWSER_PASSWORD="fb-secret-7777",
+        STANDIN_ECHO_ENV="CIVITAI_TOKEN,FILEBROWSER_PASSWORD",
+        STANDIN_SPAWN_GRANDCHILD="1",
+    )
+    comfy = pod.wait_ready()
+    assert comfy["alive"] and comfy["restarts"] == 0 and comfy["last_exit_code"] is None
+
+    argv = _argv(pod)
+    workspace = str(pod.workspace / "ComfyUI")
+    assert argv[1:4] == ["--preview-method", "auto", "--enable-manager"]
+    assert "--disable-manager-ui" in argv
+    assert argv[-6:] == ["--base-directory", workspace, "--listen", "0.0.0.0", "--port", str(pod.port)]
+    assert _manager_network_mode(pod) == "offline"
+
+    status = pod.status()
+    assert status["services"]["comfyui"]["pid"] == comfy["pid"]
+    assert status["services"]["comfyui"]["url"] == f"http://localhost:{pod.port}"
+    assert status["ports"]["comfyui"] == pod.port
+    human = pod.cli("status")
+    assert human.returncode == 0 and "comfyui" in human.stdout and "ready" in human.stdout
+
+    run_dir = Path(pod.env["IGNITION_RUN_DIR"])
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((run_dir / "control.sock").stat().st_mode) == 0o600
+    for script in (
+        pod.workspace / "scripts" / "restart-comfyui.sh",
+        pod.workspace / "scripts" / "stop-pod.sh",
+        pod.workspace / "scripts" / "privacy" / "show-connections.sh",
+        Path(pod.env["IGNITION_BIN_DIR"]) / "nuke",
+    ):
+        assert script.stat().st_mode & stat.S_IXUSR, script
+
+    # Secrets: masked in the log; the file browser's password never reaches ComfyUI at all.
+    log = pod.startup_log
+    assert "env CIVITAI_TOKEN=********" in log and "civitai-secret-4242" not in log
+    assert "env FILEBROWSER_PASSWORD=(unset)" in log
+    assert "fb-secret-7777" not in log
+
+    out = pod.output.read_text()
+    grandchild = int(out.split("standin grandchild pid ")[1].split()[0])
+    stop = pod.cli("stop")
+    assert stop.returncode == 0, stop.stderr
+    assert "nothing deleted" in stop.stdout or "nuke" in stop.stdout
+    assert pod.wait_exit() == 0
+    assert "hard stop: running the nuke" in pod.startup_log
+    assert _gone(grandchild) and _gone(comfy["pid"])
+    assert not (run_dir / "control.sock").exists()
+    assert pod.cli("status").returncode == 3
+
+
+def test_crash_manager_reboot_soft_restart_and_sigterm(pods: list[Pod], tmp_path: Path) -> None:
+    pod = _start(pods, tmp_path, NUKE_ON_STOP="false")
+    first = pod.wait_ready()
+
+    pod.post("/standin/exit?code=1")  # a crash: back after the 2 s delay
+    second = pod.wait_ready(not_pid=first["pid"])
+    assert (second["restarts"], second["crashes"], second["last_exit_code"]) == (1, 1, 1)
+
+    pod.post("/standin/reboot")  # ComfyUI-Manager's restart: not a crash
+    third = pod.wait_ready(not_pid=second["pid"])
+    assert (third["restarts"], third["crashes"], third["last_exit_code"]) == (2, 1, 0)
+
+    restart = pod.cli("restart", "--manager-ui", "on")
+    assert restart.returncode == 0, restart.stderr
+    fourth = pod.wait_ready(not_pid=third["pid"])
+    assert str(fourth["pid"]) in restart.stdout and fourth["restarts"] == 3
+    assert "--disable-manager-ui" not in _argv(pod)
+    assert _manager_network_mode(pod) == "public"
+
+    pod.signal(signal.SIGTERM)
+    assert pod.wait_exit(timeout_s=10) == 0
+    assert "no nuke: NUKE_ON_STOP=false" in pod.startup_log
+    assert _gone(fourth["pid"])
+
+
+def test_crash_loop_is_reported_and_left_down(pods: list[Pod], tmp_path: Path) -> None:
+    pod = _start(pods, tmp_path, COMFY_FLAGS="--no-such-flag")
+
+    def failed() -> dict[str, object] | None:
+        comfy = pod.comfyui()
+        return comfy if comfy.get("state") == "failed" else None
+
+    comfy = wait_for(failed, 20, "the crash loop to be reported")
+    assert comfy["last_exit_code"] == 2 and comfy["restarts"] == 2 and not comfy["alive"]
+    assert "unrecognized arguments: --no-such-flag" in comfy["error"]
+    assert "COMFY_FLAGS" in comfy["error"]
+    assert pod.cli("status").returncode == 1  # the HEALTHCHECK says unhealthy
+    assert "keeps exiting before it becomes ready" in pod.startup_log
+
+    pod.signal(signal.SIGINT)
+    assert pod.wait_exit(timeout_s=10) == 0
+    assert "no nuke: ComfyUI never became ready" in pod.startup_log
+
+
+def test_wait_for_models_then_stop_during_start(pods: list[Pod], tmp_path: Path) -> None:
+    # Crashing at start keeps ComfyUI from ever being ready: a stop then keeps every file.
+    (tmp_path / "workspace" / "ComfyUI").mkdir(parents=True)
+    (tmp_path / "workspace" / "ComfyUI" / "standin-crash").write_text("1")
+    pod = _start(pods, tmp_path, WAIT_FOR_MODELS="true")
+    comfy = wait_for(lambda: (c := pod.comfyui()).get("crashes") and c, 15, "a first crash")
+    assert comfy["state"] in {"restarting", "starting"}
+    assert pod.status()["wait_for_models"] is True
+    began = time.monotonic()
+    assert pod.cli("stop").returncode == 0
+    assert pod.wait_exit() == 0
+    assert time.monotonic() - began < 8
+    assert "no nuke: ComfyUI never became ready" in pod.startup_log
+
+
+def test_status_without_a_supervisor(tmp_path: Path) -> None:
+    pod = make_pod(tmp_path)
+    result = pod.cli("status", "--json")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["running"] is False
+    assert "not running" in result.stderr
+    assert pod.cli("restart").returncode == 3
