@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from ignition.cli._control_client import SupervisorNotRunningError, request
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN_DIR = REPO / "tests" / "standins" / "comfyui"
@@ -96,13 +99,30 @@ class Pod:
         )
 
     def status(self) -> dict[str, Any]:
-        result = self.cli("status", "--json", timeout_s=10)
-        status: dict[str, Any] = json.loads(result.stdout)
+        """The supervisor's status, asked on its socket directly (no CLI start-up per poll)."""
+        socket_path = Path(self.env["IGNITION_RUN_DIR"]) / "control.sock"
+        try:
+            reply = request(socket_path, {"command": "status"}, timeout_s=10)
+        except SupervisorNotRunningError:
+            return {}
+        status: dict[str, Any] = reply["status"]
         return status
 
     def comfyui(self) -> dict[str, Any]:
         services: dict[str, Any] = self.status().get("services", {})
         return services.get("comfyui") or {}
+
+    def wait_http(self, timeout_s: float = 300) -> None:
+        """Until ComfyUI answers /system_stats: what a person in the browser waits for."""
+
+        def answers() -> bool:
+            try:
+                self.get("/system_stats")
+            except OSError:
+                return False
+            return True
+
+        wait_for(answers, timeout_s, "ComfyUI to answer")
 
     def wait_ready(self, *, not_pid: int | None = None, timeout_s: float = 20) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
@@ -115,7 +135,7 @@ class Pod:
 
     def get(self, path: str) -> Any:
         url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=10) as response:
             return json.loads(response.read())
 
     def post(self, path: str) -> Any:
@@ -146,10 +166,8 @@ class Pod:
         self.process.kill()
         self.process.wait()
         for child in leftovers:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def make_pod(root: Path, comfyui_dir: Path = STANDIN_DIR, **env: str) -> Pod:

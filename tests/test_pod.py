@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from pod_harness import Pod, make_pod, wait_for
 
 
@@ -64,7 +65,14 @@ def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
     workspace = str(pod.workspace / "ComfyUI")
     assert argv[1:4] == ["--preview-method", "auto", "--enable-manager"]
     assert "--disable-manager-ui" in argv
-    assert argv[-6:] == ["--base-directory", workspace, "--listen", "0.0.0.0", "--port", str(pod.port)]
+    assert argv[-6:] == [
+        "--base-directory",
+        workspace,
+        "--listen",
+        "0.0.0.0",
+        "--port",
+        str(pod.port),
+    ]
     assert _manager_network_mode(pod) == "offline"
 
     status = pod.status()

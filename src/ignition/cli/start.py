@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ignition.run.pod import run_pod
-from ignition.run.steps import default_steps
 from ignition.settings import load_settings
 
 
@@ -24,4 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here: every other command (the HEALTHCHECK's `status` above all) skips aiohttp.
+    from ignition.run.pod import run_pod
+    from ignition.run.steps import default_steps
+
     return asyncio.run(run_pod(load_settings(), default_steps()))

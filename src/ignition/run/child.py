@@ -72,7 +72,7 @@ class Child:
             try:
                 return await asyncio.wait_for(asyncio.shield(self.wait()), grace_s)
             except TimeoutError:
-                log.warning("%s ignored SIGTERM for %.0f s; killing it", self.spec.name, grace_s)
+                log.warning("%s ignored SIGTERM for %g s; killing it", self.spec.name, grace_s)
                 self._signal_group(signal.SIGKILL)
         return await self.wait()
 

@@ -19,12 +19,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+# The client side is ignition/cli/_control_client.py (no asyncio: `status` starts fast).
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 _MAX_REQUEST_BYTES = 64 * 1024
-
-
-class SupervisorNotRunningError(Exception):
-    """Nobody answers on the control socket."""
 
 
 class ControlServer:
@@ -80,23 +77,6 @@ async def serve(path: Path, handle: Handler) -> ControlServer:
     return control
 
 
-def request(path: Path, message: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
-    """Send one request and wait for its reply (used by the CLI, outside any event loop)."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(timeout_s)
-            client.connect(str(path))
-            client.sendall(json.dumps(message).encode() + b"\n")
-            with client.makefile("rb") as stream:
-                line = stream.readline()
-    except (FileNotFoundError, ConnectionRefusedError) as error:
-        raise SupervisorNotRunningError(str(path)) from error
-    if not line:
-        raise SupervisorNotRunningError(f"{path}: connection closed without an answer")
-    reply: dict[str, Any] = json.loads(line)
-    return reply
-
-
 def _claim(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.chmod(0o700)
@@ -107,8 +87,10 @@ def _claim(path: Path) -> None:
 
 
 def _answers(path: Path) -> bool:
-    try:
-        request(path, {"command": "ping"}, timeout_s=1.0)
-    except (SupervisorNotRunningError, OSError, ValueError):
-        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
     return True
