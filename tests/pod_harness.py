@@ -127,6 +127,8 @@ class Pod:
     def wait_ready(self, *, not_pid: int | None = None, timeout_s: float = 20) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             comfy = self.comfyui()
+            if comfy.get("state") == "failed":
+                raise AssertionError(f"ComfyUI was given up on:\n{comfy['error']}")
             ok = comfy.get("ready") and comfy.get("pid") not in (None, not_pid)
             return comfy if ok else None
 

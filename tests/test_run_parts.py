@@ -58,6 +58,8 @@ def test_comfyui_argv_puts_own_flags_last(tmp_path: Path) -> None:
         "--disable-manager-ui",
         "--extra-model-paths-config",
         "/x.yaml",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'ws' / 'ComfyUI' / 'user' / 'comfyui.db'}",
         "--base-directory",
         str(tmp_path / "ws" / "ComfyUI"),
         "--listen",
@@ -77,7 +79,7 @@ def test_comfyui_without_manager_flags_gets_none(tmp_path: Path) -> None:
     (old / "comfy" / "cli_args.py").write_text('parser.add_argument("--cpu")\n')
     settings = _settings(tmp_path, comfyui_dir=old, runpod_pod_id="abc123")
     spec = comfyui_service(settings, listen=Listen("0.0.0.0", 8188), ui_enabled=True)
-    assert "--enable-manager" not in spec.argv
+    assert "--enable-manager" not in spec.argv and "--database-url" not in spec.argv
     assert spec.public_url == "https://abc123-8188.proxy.runpod.net"
 
 

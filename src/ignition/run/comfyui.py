@@ -1,8 +1,11 @@
 """ComfyUI's command line: code from COMFYUI_DIR, data under $WORKSPACE/ComfyUI, flags from env.
 
     COMFYUI_PYTHON main.py  <COMFY_FLAGS…>  --enable-manager [--disable-manager-ui]
-                            <storage args…>  --base-directory $WORKSPACE/ComfyUI
-                            --listen HOST --port PORT
+                            <storage args…>  --database-url sqlite:///…/user/comfyui.db
+                            --base-directory $WORKSPACE/ComfyUI  --listen HOST --port PORT
+
+Flags that only some ComfyUI versions know (Manager, database) are passed when the checkout's
+argument parser declares them: an unknown flag makes ComfyUI exit 2.
 
 Our own flags come last: ComfyUI's argparse keeps the last value, so a stray `--port` in
 COMFY_FLAGS cannot move ComfyUI away from where the front door and the readiness probe look.
@@ -23,7 +26,7 @@ from ignition.settings import Settings
 NAME = "comfyui"
 # ComfyUI-Manager's restart request: with this env var set it touches `<value>.reboot` and exits.
 SESSION_ENV = "__COMFY_CLI_SESSION__"
-_OWN_FLAGS = ("--listen", "--port", "--base-directory")
+_OWN_FLAGS = ("--listen", "--port", "--base-directory", "--database-url")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,16 @@ class Listen:
 
     host: str
     port: int
+
+
+# ComfyUI lists custom_nodes/ before anything else and dies if it is missing (a fresh volume).
+_BASE_DIRECTORIES = ("custom_nodes", "models", "input", "output", "user")
+
+
+def prepare_base_directory(settings: Settings) -> None:
+    """Create the data folders `--base-directory` expects on a fresh volume."""
+    for name in _BASE_DIRECTORIES:
+        (settings.comfyui_base / name).mkdir(parents=True, exist_ok=True)
 
 
 def session_path(settings: Settings) -> Path:
@@ -59,7 +72,7 @@ def manager_flags(settings: Settings, *, ui_enabled: bool) -> list[str]:
     A ComfyUI older than the Manager flags rejects them with exit 2, so they are passed only when
     its argument parser declares them.
     """
-    if not _declares_manager_flags(settings.comfyui_dir):
+    if not _declares(settings.comfyui_dir, "--enable-manager"):
         return []
     return ["--enable-manager"] if ui_enabled else ["--enable-manager", "--disable-manager-ui"]
 
@@ -77,6 +90,7 @@ def comfyui_service(
         *comfyui_flags(settings),
         *manager_flags(settings, ui_enabled=ui_enabled),
         *extra_args,
+        *database_flags(settings),
         "--base-directory",
         str(settings.comfyui_base),
         "--listen",
@@ -101,9 +115,21 @@ def overridden_flags(settings: Settings) -> list[str]:
     return [flag for flag in _OWN_FLAGS if any(w.split("=")[0] == flag for w in words)]
 
 
-def _declares_manager_flags(comfyui_dir: Path) -> bool:
+def database_flags(settings: Settings) -> list[str]:
+    """Keep ComfyUI's database with the user data on the volume.
+
+    Some ComfyUI versions put `comfyui.db` beside the code (`COMFYUI_DIR/user/`), which in the
+    image is neither persistent nor necessarily writable ("unable to open database file").
+    """
+    if not _declares(settings.comfyui_dir, "--database-url"):
+        return []
+    return ["--database-url", f"sqlite:///{settings.comfyui_base / 'user' / 'comfyui.db'}"]
+
+
+def _declares(comfyui_dir: Path, flag: str) -> bool:
+    """Whether this ComfyUI's argument parser knows `flag` (unknown flags make it exit 2)."""
     try:
         declared = (comfyui_dir / "comfy" / "cli_args.py").read_text(encoding="utf-8")
     except OSError:
         return True  # not a checkout we can read: assume a current ComfyUI
-    return '"--enable-manager"' in declared
+    return f'"{flag}"' in declared

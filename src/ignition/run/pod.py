@@ -2,7 +2,8 @@
 
 0. Logging to stdout and IGNITION_STARTUP_LOG (secrets masked); control socket up, so
    `ignition status|restart|stop` work from the first second.
-1. System check (GPU, torch/CUDA, disk, RAM). Advisory: warns, never stops the start.
+1. System check (GPU, disk, RAM; torch/CUDA in the background, as importing torch takes
+   seconds that ComfyUI's own boot should not wait for). Advisory: warns, never stops.
 2. Privacy (hosts blocklist, opt-out env for children) and storage (extra ComfyUI args).
    A failure here is logged and the pod comes up without it.
 3. Helper scripts in /workspace/scripts and `nuke` on PATH; ComfyUI-Manager's config.ini.
@@ -32,7 +33,7 @@ from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import configure_startup_logging
 from ignition.run.steps import Steps
 from ignition.run.supervisor import Service, Supervisor
-from ignition.run.system_check import check_system
+from ignition.run.system_check import check_system, check_torch
 from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
@@ -70,6 +71,7 @@ class Pod:
         settings = self.settings
         log.info("ignition %s: starting the pod", __version__)
         await check_system(settings)
+        self._tasks.append(asyncio.create_task(check_torch(settings)))
 
         no_env: Mapping[str, str] = {}
         privacy_env = self._advisory("privacy", self.steps.prepare_privacy, no_env)
@@ -178,6 +180,7 @@ class Pod:
 
     def _comfyui_spec(self) -> ServiceSpec:
         """Built at every (re)start: a Manager toggle applies on the next soft restart."""
+        comfyui.prepare_base_directory(self.settings)
         write_manager_config(self.settings, ui_enabled=self.manager_ui)
         return comfyui.comfyui_service(
             self.settings,

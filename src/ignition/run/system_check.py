@@ -29,8 +29,8 @@ _TORCH_PROBE = (
 
 
 async def check_system(settings: Settings) -> None:
+    """The quick checks; `check_torch` is separate because importing torch takes seconds."""
     await _check_gpus()
-    await _check_torch(settings.comfyui_python)
     _check_disk("workspace", settings.workspace)
     _check_disk("container disk", Path("/"))
     _check_ram()
@@ -68,7 +68,9 @@ async def _check_gpus() -> None:
         log.info("system: GPU %d: %s, %s VRAM, driver %s", index, name, memory, driver)
 
 
-async def _check_torch(python: str) -> None:
+async def check_torch(settings: Settings) -> None:
+    """torch and CUDA versions as COMFYUI_PYTHON sees them; run beside ComfyUI's boot."""
+    python = settings.comfyui_python
     try:
         code, out = await _run(python, "-c", _TORCH_PROBE)
     except OSError as error:
