@@ -103,7 +103,7 @@ def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
     grandchild = int(out.split("standin grandchild pid ")[1].split()[0])
     stop = pod.cli("stop")
     assert stop.returncode == 0, stop.stderr
-    assert "nothing deleted" in stop.stdout or "nuke" in stop.stdout
+    assert "stopped; nuke: " in stop.stdout and "not run" not in stop.stdout
     assert pod.wait_exit() == 0
     assert "hard stop: running the nuke" in pod.startup_log
     assert _gone(grandchild) and _gone(comfy["pid"])

@@ -28,6 +28,5 @@ def _run(args: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"stop failed: {reply.get('error')}", file=sys.stderr)
         return 1
-    nuke = reply.get("nuke") or "not run"
-    print(f"stopped; nuke: {nuke}")
+    print(f"stopped; nuke: {reply.get('nuke')}")
     return 0

@@ -57,7 +57,7 @@ class Pod:
         self.downloads = "pending"  # pending | running | done | failed
         self.started_at = time.time()
         self.stop_requested = asyncio.Event()
-        self.nuke_report: str | None = None
+        self.nuke_report = ""
         self._stopped = asyncio.Event()
         self._extra_comfyui_args: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -107,21 +107,25 @@ class Pod:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.supervisor.stop_all()
-        comfy = self.supervisor.services.get(comfyui.NAME)
-        if comfy is None or not comfy.ever_ready:
-            self.nuke_report = None
-            log.info("hard stop: no nuke: ComfyUI never became ready (data kept for debugging)")
-        elif not self.settings.nuke_on_stop:
-            log.info("hard stop: no nuke: NUKE_ON_STOP=false")
-        else:
-            log.info("hard stop: running the nuke")
-            try:
-                self.nuke_report = await asyncio.to_thread(self.steps.nuke, self.settings)
-            except (OSError, IgnitionError) as error:
-                self.nuke_report = f"failed: {error}"
-            log.info("hard stop: nuke: %s", self.nuke_report)
+        self.nuke_report = await self._nuke_if_due()
         log.info("hard stop: done after %.1f s of uptime", time.time() - self.started_at)
         self._stopped.set()
+
+    async def _nuke_if_due(self) -> str:
+        comfy = self.supervisor.services.get(comfyui.NAME)
+        if comfy is None or not comfy.ever_ready:
+            log.info("hard stop: no nuke: ComfyUI never became ready (data kept for debugging)")
+            return "not run: ComfyUI never became ready (data kept for debugging)"
+        if not self.settings.nuke_on_stop:
+            log.info("hard stop: no nuke: NUKE_ON_STOP=false")
+            return "not run: NUKE_ON_STOP=false"
+        log.info("hard stop: running the nuke")
+        try:
+            report = await asyncio.to_thread(self.steps.nuke, self.settings)
+        except (OSError, IgnitionError) as error:
+            report = f"failed: {error}"
+        log.info("hard stop: nuke: %s", report)
+        return report
 
     # --- control channel -------------------------------------------------------------------------
 
@@ -134,7 +138,7 @@ class Pod:
         if command == "stop":
             self.stop_requested.set()
             await self._stopped.wait()
-            return {"ok": True, "nuked": self.nuke_report is not None, "nuke": self.nuke_report}
+            return {"ok": True, "nuke": self.nuke_report}
         if command == "restart":
             return await self._restart(message.get("manager_ui"))
         return {"ok": False, "error": f"unknown command {command!r}"}
