@@ -30,7 +30,7 @@ from ignition.run import comfyui, control
 from ignition.run.manager_config import write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
-from ignition.run.startup_log import configure_startup_logging
+from ignition.run.startup_log import MaskingFormatter, configure_startup_logging, known_secrets
 from ignition.run.steps import Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
@@ -49,8 +49,9 @@ _IGNITION_ONLY_ENV = (
 
 
 class Pod:
-    def __init__(self, settings: Settings, steps: Steps) -> None:
+    def __init__(self, settings: Settings, steps: Steps, formatter: MaskingFormatter) -> None:
         self.settings = settings
+        self.formatter = formatter
         self.steps = steps
         self.manager_ui = settings.enable_manager_ui
         self.state = "starting"  # starting | running | stopping
@@ -87,6 +88,8 @@ class Pod:
             spec = build(settings)
             if spec is not None:
                 self._supervise(spec.name, _fixed(spec))
+        # Building them may have generated a password: from here on it is masked too.
+        self.formatter.add(known_secrets(settings))
         self._supervise(comfyui.NAME, self._comfyui_spec, reboot=comfyui.reboot_marker(settings))
         for name in self.supervisor.services:
             if name != comfyui.NAME:
@@ -220,8 +223,8 @@ class Pod:
 
 async def run_pod(settings: Settings, steps: Steps) -> int:
     """The entrypoint's whole life; returns the process exit code."""
-    configure_startup_logging(settings)
-    pod = Pod(settings, steps)
+    formatter = configure_startup_logging(settings)
+    pod = Pod(settings, steps, formatter)
     try:
         server = await control.serve(settings.control_socket, pod.handle)
     except (OSError, RuntimeError) as error:
