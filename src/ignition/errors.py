@@ -3,6 +3,7 @@
     IgnitionError                  code, message, hint (what to do next)
     ├── ConfigError                a setting or flag is unusable
     ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
+    │   └── DuplicateEntryError    the same file listed twice (harmless: fetched once)
     ├── ResolveError               the source cannot tell us which bytes to fetch
     │   ├── ModelNotFoundError     404/410, unknown id, missing file in a repo
     │   ├── TokenMissingError      login required / token invalid
@@ -46,6 +47,14 @@ class ConfigError(IgnitionError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
+    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
+    source: str = ""
+    entry: str = ""
+
+
+class DuplicateEntryError(SpecError):
+    code = "IGN201"
+    default_hint = "remove one of the two entries"
 
 
 class ResolveError(IgnitionError):

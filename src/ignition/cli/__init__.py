@@ -18,6 +18,8 @@ from ignition.errors import IgnitionError
 # aiohttp/rich imports of commands it doesn't run.
 _COMMANDS: tuple[str, ...] = (
     # one command module per line
+    "download",
+    "catalog",
     "start",
     "restart",
     "stop",

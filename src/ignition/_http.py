@@ -1,0 +1,255 @@
+"""The only importer of the HTTP library: client factory, per-host auth, redirects, redaction.
+
+Tokens are attached in exactly one place (`HttpClient.auth_headers`) and only when a request's
+host is the host the token belongs to. Redirects are followed by hand so that every hop is
+re-checked: CivitAI's presigned storage host answers 400 when an Authorization header reaches
+it, and a token must never leak to a CDN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from time import time
+from types import TracebackType
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import aiohttp
+
+from ignition import __version__
+
+# A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
+# makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
+USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Worth asking again: rate limits and server-side hiccups. Every other 4xx is the user's to fix
+# (login, licence, wrong id) and retrying only delays the message.
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_REDIRECTS = 10
+# Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
+_SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
+
+
+# Failures of the network itself (refused, reset, timed out, body cut short), after retries.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def describe_network_error(error: BaseException) -> str:
+    """A network failure as one line, with any URL in it redacted."""
+    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), str(error))
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def host_of(url: str) -> str:
+    """`host[:port]`, lower-cased: the unit tokens are scoped to."""
+    return urlsplit(url).netloc.lower()
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or signatures, fit for logs, errors and `--json` output."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k in _SHOWABLE_QUERY_KEYS]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff.
+
+    CivitAI answers "too many downloads" with a 429 that usually has no Retry-After: back off
+    1 s → 2 s → … → 30 s. A Retry-After is honoured, unless it asks for longer than
+    `max_retry_after_s` (then the 429 is handed to the caller, who reports it).
+    """
+
+    attempts: int = 6
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def delay_s(self, attempt: int, retry_after: str | None) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None when it is time to give up."""
+        if attempt + 1 >= self.attempts:
+            return None
+        wait = _parse_retry_after(retry_after)
+        if wait is None:
+            return min(self.first_delay_s * 2.0**attempt, self.max_delay_s)
+        return wait if wait <= self.max_retry_after_s else None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
+
+
+class HttpError(Exception):
+    """A response the caller must interpret (status, headers and a short body excerpt)."""
+
+    def __init__(self, status: int, url: str, headers: Mapping[str, str], body: str) -> None:
+        super().__init__(f"HTTP {status} from {redact_url(url)}")
+        self.status = status
+        self.url = url
+        self.headers = dict(headers)
+        self.body = body
+
+
+class HttpClient:
+    """One aiohttp session for a run, with tokens scoped to their API hosts.
+
+    `tokens` maps an API endpoint (e.g. "https://civitai.com") to its bearer token.
+    """
+
+    def __init__(
+        self,
+        tokens: Mapping[str, str | None] | None = None,
+        *,
+        connections: int = 16,
+        connect_timeout_s: float = 30.0,
+        read_timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._tokens = {host_of(endpoint): token for endpoint, token in (tokens or {}).items()}
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self.retry = retry or RetryPolicy()
+
+    async def __aenter__(self) -> HttpClient:
+        connector = aiohttp.TCPConnector(limit=self._connections * 2, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={"User-Agent": USER_AGENT},
+            # Model bytes must arrive exactly as stored: sha256 is computed over them.
+            auto_decompress=False,
+            trust_env=True,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpClient used outside `async with`")
+        return self._session
+
+    def auth_headers(self, url: str) -> dict[str, str]:
+        """The Authorization header for `url`, or nothing when the host owns no token."""
+        token = self._tokens.get(host_of(url))
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    @asynccontextmanager
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        stop_at_other_host: bool = False,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET `url`, following redirects hop by hop with auth re-scoped at every hop.
+
+        429 and 5xx answers and connection failures are retried from `url` (a fresh presigned
+        link each time) under `self.retry`. The final response is yielded whatever its status;
+        `response.url` is where it came from. With `stop_at_other_host`, a redirect to another
+        host is yielded instead of followed (HF puts the file's sha256 on that redirect).
+        """
+        attempt = 0
+        while True:
+            try:
+                response = await self._follow(url, headers, method, stop_at_other_host)
+            except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
+                delay = self.retry.delay_s(attempt, None)
+                if delay is None:
+                    raise
+                await self.retry.sleep(delay)
+                attempt += 1
+                continue
+            if response.status in _RETRY_STATUSES:
+                delay = self.retry.delay_s(attempt, response.headers.get("Retry-After"))
+                if delay is not None:
+                    response.release()
+                    await self.retry.sleep(delay)
+                    attempt += 1
+                    continue
+            try:
+                yield response
+            finally:
+                response.release()
+            return
+
+    async def _follow(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        method: str,
+        stop_at_other_host: bool,
+    ) -> aiohttp.ClientResponse:
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            request_headers = {"Accept-Encoding": "identity", **(headers or {})}
+            request_headers.update(self.auth_headers(current))
+            response = await self.session.request(
+                method, current, headers=request_headers, allow_redirects=False
+            )
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECT_STATUSES or not location:
+                return response
+            # HF answers small files with a relative Location: resolve against this hop.
+            target = urljoin(current, location)
+            if stop_at_other_host and host_of(target) != host_of(current):
+                return response
+            response.release()
+            current = target
+        raise HttpError(310, current, {}, f"more than {_MAX_REDIRECTS} redirects")
+
+    async def get_json(self, url: str) -> object:
+        """GET a JSON API resource; any non-2xx answer raises HttpError for the caller to map."""
+        async for page in self.get_json_pages(url):
+            return page
+        raise AssertionError("unreachable: get_json_pages yields at least once")
+
+    async def get_json_pages(self, url: str) -> AsyncIterator[object]:
+        """GET a JSON resource and its following pages (`Link: <…>; rel="next"`, as HF pages)."""
+        next_url: str | None = url
+        while next_url is not None:
+            async with self.get(next_url, headers={"Accept": "application/json"}) as response:
+                await raise_for_status(response)
+                data = await response.json(content_type=None)
+                link = response.links.get("next")
+                next_url = urljoin(str(response.url), str(link["url"])) if link else None
+            yield data
+
+
+async def raise_for_status(response: aiohttp.ClientResponse) -> None:
+    """HttpError (status, headers, the body's first 4 KiB) for any answer that is not 2xx."""
+    if response.status >= 300:
+        body = (await response.content.read(4096)).decode("utf-8", "replace")
+        raise HttpError(response.status, str(response.url), response.headers, body)

@@ -1,0 +1,96 @@
+"""`ignition download`: provision models, print the summary, exit 0 only if all are in place."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ignition.errors import ConfigError
+from ignition.progress import RunDisplay, format_bytes
+from ignition.report import ProvisionReport
+from ignition.settings import load_settings
+
+# 0: every file in place; 1: at least one model failed; 2: unusable flags or settings.
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "download",
+        help="download models into ComfyUI's folders and exit",
+        description=(
+            "Resolve, download, verify and install models. Without --civitai/--hf the lists "
+            "come from CIVITAI_MODELS and HUGGINGFACE_MODELS; with either flag, the flags "
+            "replace both env lists. Tokens come only from the environment (CIVITAI_TOKEN, "
+            "HF_TOKEN), never from flags, so they never show up in `ps`."
+        ),
+    )
+    parser.add_argument("--civitai", metavar="LIST", help="CivitAI version ids or URLs")
+    parser.add_argument("--hf", metavar="LIST", help="HF short names, repos, files or URLs")
+    parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
+    parser.add_argument("--json", action="store_true", help="machine-readable plan and summary")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {"models_dir_override": args.models_dir}
+    if args.civitai is not None or args.hf is not None:
+        overrides["civitai_models"] = args.civitai or ""
+        overrides["huggingface_models"] = args.hf or ""
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as error:
+        # Field and reason only: pydantic's own text repeats the input, which may be a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(
+            f"unusable settings: {problems}", hint="fix the environment variable it names"
+        ) from None
+    # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
+    display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
+    from ignition.pipeline import provision
+
+    report = asyncio.run(provision(settings, dry_run=args.dry_run, display=display))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print_summary(report, dry_run=args.dry_run)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
+    rows = [
+        (
+            o.status,
+            f"{o.folder}/{o.filename}" if o.filename else o.name,
+            format_bytes(o.size),
+            o.source,
+            o.error or "; ".join(o.warnings),
+        )
+        for o in report.outcomes
+    ]
+    if not rows:
+        print("nothing to download (CIVITAI_MODELS and HUGGINGFACE_MODELS are empty)")
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]).rstrip())
+    counts = ", ".join(
+        f"{report.count(status)} {status}"
+        for status in ("ok", "skipped", "planned", "duplicate", "failed")
+        if report.count(status)
+    )
+    plan = f"; {format_bytes(report.needed_bytes)} to fetch" if dry_run else ""
+    free = f", {format_bytes(report.free_bytes)} free" if report.free_bytes is not None else ""
+    print(f"{counts}{plan}{free}")

@@ -1,0 +1,324 @@
+"""spec → resolve → fetch → place, for every requested model at once.
+
+The one module that imports every stage. Each model's failure is recorded on its own outcome
+and never stops the others; the report says, per file, what happened and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    HttpError,
+    RetryPolicy,
+    describe_network_error,
+    redact_url,
+)
+from ignition.errors import (
+    ChecksumMismatchError,
+    DiskFullError,
+    DuplicateEntryError,
+    FetchError,
+    IgnitionError,
+    PlaceError,
+    ResolveError,
+)
+from ignition.fetch import fetch_file
+from ignition.fetch.progress import TransferProgress
+from ignition.fetch.verify import check_fetched
+from ignition.place.install import (
+    VerifiedFiles,
+    destination,
+    exclusive,
+    install,
+    is_in_place,
+    staging_path,
+)
+from ignition.progress import RunDisplay
+from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
+from ignition.report import ModelOutcome, ProvisionReport
+from ignition.resolve import explain_http_error, resolve
+from ignition.settings import Settings
+from ignition.spec import parse_specs
+
+# Left free after the plan, so a full disk never takes the pod's logs and databases with it.
+DISK_RESERVE_BYTES = 256 * 1024 * 1024
+_RESOLVES_AT_ONCE = 8
+_FILES_AT_ONCE = 4
+
+
+def free_bytes_at(path: Path) -> int:
+    """Free bytes on the filesystem that holds (or will hold) `path`."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+@dataclass
+class _Planned:
+    file: ResolvedFile
+    outcome: ModelOutcome
+    target: Path
+
+
+async def provision(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    display: RunDisplay | None = None,
+    retry: RetryPolicy | None = None,
+    free_bytes: Callable[[Path], int] = free_bytes_at,
+) -> ProvisionReport:
+    """Provision the models `settings` asks for into `settings.models_dir`.
+
+    1. Parse both lists; each bad entry becomes a failed outcome, the rest go on.
+    2. Resolve every entry (several at once); a failure fails that entry only.
+    3. Plan each file's destination; files already there with the right hash are skipped.
+    4. Disk preflight: the bytes still to fetch must fit, or every fetch fails before starting.
+    5. Fetch, verify and install each file (several at once). With `dry_run`, stop after 4.
+    """
+    report = ProvisionReport()
+    if display is None:
+        display = RunDisplay(settings.status_file, stream=sys.stderr, tty=False)
+    display.attach(report)
+    models_dir = settings.models_dir
+    parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
+    for error in parsed.errors:
+        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
+        _record_error(outcome, error, status)
+        report.outcomes.append(outcome)
+    tokens = {
+        settings.civitai_endpoint: _secret(settings.civitai_token),
+        settings.hf_endpoint: _secret(settings.hf_token),
+    }
+    with display:
+        async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
+            display.set_phase("resolving")
+            resolved = await _resolve_all(client, settings, parsed.refs, report)
+            verified = VerifiedFiles(models_dir)
+            planned = await asyncio.to_thread(_plan, resolved, models_dir, verified, report)
+            for outcome in report.outcomes:
+                if outcome.status == "skipped":
+                    display.finished(outcome)
+            _check_disk(planned, models_dir, free_bytes, report)
+            if dry_run:
+                for item in planned:
+                    if item.outcome.status == "pending":
+                        item.outcome.status = "planned"
+                return report
+            display.set_phase("fetching")
+            await _fetch_all(client, settings, planned, verified, display)
+            await asyncio.to_thread(verified.save)
+    return report
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+async def _resolve_all(
+    client: HttpClient, settings: Settings, refs: list[ModelRef], report: ProvisionReport
+) -> list[tuple[ResolvedFile, ModelOutcome]]:
+    gate = asyncio.Semaphore(_RESOLVES_AT_ONCE)
+
+    async def one(ref: ModelRef) -> list[ResolvedFile] | IgnitionError:
+        async with gate:
+            try:
+                return await resolve(client, settings, ref)
+            except IgnitionError as error:
+                return error
+            except HttpError as error:
+                return explain_http_error(error, ref, settings)
+            except NETWORK_ERRORS as error:
+                return ResolveError(
+                    f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
+                    hint="check the network and CIVITAI_ENDPOINT / HF_ENDPOINT; run again",
+                )
+
+    answers = await asyncio.gather(*(one(ref) for ref in refs))
+    resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
+    for ref, answer in zip(refs, answers, strict=True):
+        source = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
+        if isinstance(answer, IgnitionError):
+            outcome = ModelOutcome(name=ref.text, source=source)
+            _record_error(outcome, answer)
+            report.outcomes.append(outcome)
+            continue
+        for file in answer:
+            outcome = ModelOutcome(
+                name=file.name,
+                source=file.source,
+                folder=file.folder,
+                filename=file.filename,
+                url=redact_url(file.url),
+                size=file.expected_size or file.size_estimate,
+                sha256=file.expected_sha256,
+                warnings=list(file.warnings),
+            )
+            report.outcomes.append(outcome)
+            resolved.append((file, outcome))
+    return resolved
+
+
+def _plan(
+    resolved: Iterable[tuple[ResolvedFile, ModelOutcome]],
+    models_dir: Path,
+    verified: VerifiedFiles,
+    report: ProvisionReport,
+) -> list[_Planned]:
+    planned: list[_Planned] = []
+    claimed: dict[Path, ResolvedFile] = {}
+    for file, outcome in resolved:
+        try:
+            target = destination(models_dir, file.folder, file.filename)
+        except PlaceError as error:
+            _record_error(outcome, error)
+            continue
+        outcome.path = str(target)
+        first = claimed.get(target)
+        if first is not None:
+            if first.expected_sha256 == file.expected_sha256 and first.url == file.url:
+                outcome.status = "duplicate"
+                outcome.error = f"same file as {first.name}; fetched once"
+            else:
+                _record_error(
+                    outcome,
+                    PlaceError(
+                        f"{file.name} and {first.name} both want {file.folder}/{file.filename}",
+                        hint="give one of them another folder with ':folder'",
+                    ),
+                )
+            continue
+        claimed[target] = file
+        if is_in_place(target, file.expected_size, file.expected_sha256, verified):
+            outcome.status = "skipped"
+            outcome.size = target.stat().st_size
+            continue
+        planned.append(_Planned(file, outcome, target))
+    return planned
+
+
+def _check_disk(
+    planned: list[_Planned],
+    models_dir: Path,
+    free_bytes: Callable[[Path], int],
+    report: ProvisionReport,
+) -> None:
+    report.needed_bytes = sum(item.file.planned_size for item in planned)
+    report.free_bytes = free_bytes(models_dir)
+    shortfall = report.needed_bytes + DISK_RESERVE_BYTES - report.free_bytes
+    if not planned or shortfall <= 0:
+        return
+    error = DiskFullError(
+        f"not enough disk space in {models_dir}: the plan needs {_gb(report.needed_bytes)} "
+        f"(+{_gb(DISK_RESERVE_BYTES)} kept free), {_gb(report.free_bytes)} is free; "
+        f"short by {_gb(shortfall)}",
+    )
+    for item in planned:
+        _record_error(item.outcome, error)
+    planned.clear()
+
+
+def _gb(size: int) -> str:
+    return f"{size / 1e9:.2f} GB"
+
+
+async def _fetch_all(
+    client: HttpClient,
+    settings: Settings,
+    planned: list[_Planned],
+    verified: VerifiedFiles,
+    display: RunDisplay,
+) -> None:
+    gate = asyncio.Semaphore(_FILES_AT_ONCE)
+
+    async def one(item: _Planned) -> None:
+        async with gate:
+            item.outcome.status = "fetching"
+            progress = display.transfer(item.outcome)
+            try:
+                item.outcome.status = await _fetch_and_place(
+                    client, settings, item, verified, progress
+                )
+            except IgnitionError as error:
+                _record_error(item.outcome, error)
+            except HttpError as error:
+                _record_error(item.outcome, explain_http_error(error, item.file.ref, settings))
+            except NETWORK_ERRORS as error:
+                message = f"{item.file.name}: {describe_network_error(error)}"
+                _record_error(item.outcome, FetchError(message, hint="run again"))
+            except OSError as error:
+                _record_error(item.outcome, PlaceError(f"{item.file.filename}: {error}"))
+            finally:
+                progress.close()
+            display.finished(item.outcome)
+
+    await asyncio.gather(*(one(item) for item in planned))
+
+
+async def _fetch_and_place(
+    client: HttpClient,
+    settings: Settings,
+    item: _Planned,
+    verified: VerifiedFiles,
+    progress: TransferProgress,
+) -> str:
+    """Lock the staging file → fetch into it → check size, sha256, header → move into place.
+
+    Returns "ok", or "skipped" when another process installed the file while we waited for
+    the lock. A checksum mismatch earns one fresh download (a flaky connection or an expired
+    link), then fails.
+    """
+    file = item.file
+    identity = (
+        f"sha256:{file.expected_sha256}"
+        if file.expected_sha256
+        else f"url:{redact_url(file.url)}:{file.expected_size}"
+    )
+    request = FetchRequest(
+        url=file.url,
+        staging_path=staging_path(settings.models_dir, identity),
+        expected_size=file.expected_size,
+        expected_sha256=file.expected_sha256,
+        identity=identity,
+        label=f"{file.folder}/{file.filename}",
+    )
+    async with exclusive(settings.models_dir, identity):
+        if await asyncio.to_thread(
+            is_in_place, item.target, file.expected_size, file.expected_sha256, verified
+        ):
+            return "skipped"
+        for attempt in range(2):
+            fetched = await fetch_file(client, request, progress)
+            try:
+                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+            except FetchError as error:
+                with contextlib.suppress(OSError):
+                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+                if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                    continue
+                raise
+            placed = await asyncio.to_thread(install, fetched, item.target)
+            verified.record(placed.path, fetched.sha256)
+            item.outcome.size = fetched.size_bytes
+            item.outcome.sha256 = fetched.sha256
+            return "ok"
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:
+    outcome.status = status
+    outcome.error = str(error)
+    outcome.code = error.code

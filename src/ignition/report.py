@@ -1,0 +1,75 @@
+"""What a provisioning run did, per model: the pipeline fills it in, progress and the CLI show
+it, the pod runtime reads `.ok`. Stable JSON shape (`--json`, the status file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# ok: fetched now; skipped: already in place; planned: would be fetched (--dry-run);
+# duplicate: listed twice, handled once. Anything else is not in place.
+IN_PLACE_STATUSES = frozenset({"ok", "skipped", "planned", "duplicate"})
+
+
+@dataclass
+class ModelOutcome:
+    """One file (or one bad entry): updated in place as the run proceeds."""
+
+    name: str
+    source: str  # "civitai" | "huggingface"
+    folder: str | None = None
+    filename: str | None = None
+    url: str | None = None  # redacted: no token, no signature
+    size: int | None = None  # exact when known, else the source's estimate
+    sha256: str | None = None
+    status: str = "pending"  # pending | fetching | ok | skipped | planned | duplicate | failed
+    error: str | None = None
+    code: str | None = None
+    path: str | None = None
+    bytes_done: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def in_place(self) -> bool:
+        return self.status in IN_PLACE_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "folder": self.folder,
+            "source": self.source,
+            "url": self.url,
+            "size": self.size,
+            "sha256": self.sha256,
+            "status": self.status,
+            "error": self.error,
+            "code": self.code,
+            "filename": self.filename,
+            "path": self.path,
+            "bytes_done": self.bytes_done,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class ProvisionReport:
+    outcomes: list[ModelOutcome] = field(default_factory=list)
+    # Disk preflight numbers (bytes), for the summary and for DiskFullError messages.
+    needed_bytes: int = 0
+    free_bytes: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True only if every requested file is in place (or, in a dry run, could be)."""
+        return all(outcome.in_place for outcome in self.outcomes)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "needed_bytes": self.needed_bytes,
+            "free_bytes": self.free_bytes,
+            "models": [outcome.to_json() for outcome in self.outcomes],
+        }

@@ -1,0 +1,143 @@
+"""CivitAI: a model-version (or model) id → the file to fetch, its sha256 and its folder.
+
+API facts (PROTOCOLS.md): GET /api/v1/model-versions/{id} describes a version and its files;
+GET /api/v1/models/{id} lists versions newest first; the bytes come from
+/api/download/models/{versionId}?fileId=…, which 307-redirects to presigned storage.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ignition._http import HttpClient, HttpError
+from ignition.errors import (
+    EarlyAccessError,
+    IgnitionError,
+    ModelNotFoundError,
+    RateLimitedError,
+    ResolveError,
+    TokenMissingError,
+)
+from ignition.place.layout import civitai_folder, normalise_folder, sanitise_filename
+from ignition.records import CivitaiRef, ResolvedFile
+from ignition.settings import Settings
+
+_CIVITAI_KEY_HINT = (
+    "create an API key at https://civitai.com/user/account (API Keys) and set CIVITAI_TOKEN"
+)
+
+
+async def resolve_civitai(client: HttpClient, settings: Settings, ref: CivitaiRef) -> ResolvedFile:
+    """Steps: newest version of a model id → the version's JSON → pick the file (fileId, else
+    primary) → its folder (override, file type, model type) → download URL, sha256, size."""
+    endpoint = settings.civitai_endpoint
+    try:
+        version_id = ref.version_id
+        if version_id is None:
+            model = await client.get_json(f"{endpoint}/api/v1/models/{ref.model_id}")
+            versions = _dict(model).get("modelVersions") or []
+            if not versions:
+                raise ModelNotFoundError(f"CivitAI model {ref.model_id} has no versions")
+            version_id = int(versions[0]["id"])
+        version = _dict(await client.get_json(f"{endpoint}/api/v1/model-versions/{version_id}"))
+    except HttpError as error:
+        raise explain_civitai_error(error, ref, settings) from None
+
+    name = f"civitai:{version_id}"
+    files = [f for f in version.get("files") or [] if isinstance(f, dict)]
+    if not files:
+        raise ModelNotFoundError(
+            f"{name} ({ref.text}) has no files: the model was archived or removed",
+            hint="pick another version on the model's page",
+        )
+    chosen = _pick_file(files, ref.file_id, name)
+    filename = sanitise_filename(str(chosen.get("name") or f"{version_id}.safetensors"))
+    model_type = str(_dict(version.get("model")).get("type") or "Other")
+    if ref.folder is not None:
+        folder = normalise_folder(ref.folder)
+    else:
+        folder = civitai_folder(model_type, str(chosen.get("type") or ""), filename)
+    sha256 = _dict(chosen.get("hashes")).get("SHA256")
+    size_kb = chosen.get("sizeKB")
+    return ResolvedFile(
+        ref=ref,
+        source="civitai",
+        name=name,
+        url=f"{endpoint}/api/download/models/{version_id}?fileId={chosen['id']}",
+        filename=filename,
+        folder=folder,
+        expected_sha256=str(sha256).lower() if sha256 else None,
+        # sizeKB is a rounded float: good for the disk check, never for verification.
+        expected_size=None,
+        size_estimate=int(float(size_kb) * 1024) if isinstance(size_kb, int | float) else None,
+    )
+
+
+def _pick_file(files: list[dict[str, Any]], file_id: int | None, name: str) -> dict[str, Any]:
+    if file_id is not None:
+        for candidate in files:
+            if candidate.get("id") == file_id:
+                return candidate
+        listed = ", ".join(f"{f.get('id')} ({f.get('name')})" for f in files)
+        raise ModelNotFoundError(f"{name} has no file {file_id}; its files: {listed}")
+    for candidate in files:
+        if candidate.get("primary"):
+            return candidate
+    return files[0]
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def explain_civitai_error(error: HttpError, ref: CivitaiRef, settings: Settings) -> IgnitionError:
+    """A CivitAI answer (API or download) → the error named after the user's situation."""
+    what = f"CivitAI {ref.text!r}"
+    body = _json_body(error.body)
+    message = str(body.get("message") or body.get("error") or "").strip()
+    if error.status == 401:
+        if settings.civitai_token is not None:
+            return TokenMissingError(
+                f"{what}: CivitAI did not accept CIVITAI_TOKEN ({message or 'unauthorized'})",
+                hint="the key may be revoked or mistyped; " + _CIVITAI_KEY_HINT,
+            )
+        return TokenMissingError(
+            f"{what}: the creator requires you to be logged in to download it",
+            hint=_CIVITAI_KEY_HINT,
+        )
+    if error.status == 403 and "early access" in str(body.get("error", "")).lower():
+        deadline = body.get("deadline")
+        return EarlyAccessError(
+            f"{what} is in early access" + (f" until {deadline}" if deadline else ""),
+            hint="buy early access on CivitAI with the account of CIVITAI_TOKEN, "
+            "or wait until the deadline",
+        )
+    if error.status == 403:
+        return TokenMissingError(
+            f"{what}: CivitAI refused the download ({message or 'forbidden'})",
+            hint=_CIVITAI_KEY_HINT,
+        )
+    if error.status in (400, 404):
+        return ModelNotFoundError(
+            f"{what}: no such model version on CivitAI",
+            hint="use the number after modelVersionId= in the model page's URL",
+        )
+    if error.status == 410:
+        return ModelNotFoundError(
+            f"{what} was removed from CivitAI (410 Gone)", hint="pick another model or version"
+        )
+    if error.status == 429:
+        return RateLimitedError(f"{what}: CivitAI kept answering 429 (too many requests)")
+    return ResolveError(
+        f"{what}: CivitAI answered HTTP {error.status} ({message or 'no details'})",
+        hint="CivitAI may be down; run again later",
+    )
+
+
+def _json_body(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,66 @@
+"""Turn the user's two model lists into refs, collecting every bad entry instead of stopping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from ignition.errors import DuplicateEntryError, SpecError
+from ignition.place.layout import normalise_folder
+from ignition.records import ModelRef
+from ignition.spec.civitai import parse_civitai_entry
+from ignition.spec.entries import split_entries, split_folder
+from ignition.spec.huggingface import parse_huggingface_entry
+
+
+class ParsedSpecs(NamedTuple):
+    refs: list[ModelRef]
+    # Every bad entry, in input order; good entries are in `refs` regardless.
+    errors: list[SpecError]
+
+
+def parse_specs(civitai: str, huggingface: str) -> ParsedSpecs:
+    """Parse CIVITAI_MODELS-style and HUGGINGFACE_MODELS-style lists.
+
+    Bad entries (non-numeric ids, unknown short names, blank entries, duplicates) are all
+    reported together; one bad entry never hides the good ones.
+    """
+    refs: list[ModelRef] = []
+    errors: list[SpecError] = []
+    seen: dict[tuple[str, ...], str] = {}
+    sources: tuple[tuple[str, str, str, Callable[[str, str | None], ModelRef]], ...] = (
+        ("civitai", "CivitAI", civitai, parse_civitai_entry),
+        ("huggingface", "Hugging Face", huggingface, parse_huggingface_entry),
+    )
+    for source, label, text, parse_entry in sources:
+        for entry in split_entries(text):
+            error = _parse_one(entry, label, parse_entry, seen, refs)
+            if error is not None:
+                error.source, error.entry = source, entry
+                errors.append(error)
+    return ParsedSpecs(refs, errors)
+
+
+def _parse_one(
+    entry: str,
+    label: str,
+    parse_entry: Callable[[str, str | None], ModelRef],
+    seen: dict[tuple[str, ...], str],
+    refs: list[ModelRef],
+) -> SpecError | None:
+    if not entry:
+        return SpecError(
+            f"{label} list has an empty entry (two commas in a row)",
+            hint="remove the extra comma or add the missing model",
+        )
+    body, folder = split_folder(entry)
+    try:
+        ref = parse_entry(body, None if folder is None else normalise_folder(folder))
+    except SpecError as error:
+        return error
+    first = seen.get(ref.key)
+    if first is not None:
+        return DuplicateEntryError(f"{entry!r} names the same file as {first!r}; fetched once")
+    seen[ref.key] = entry
+    refs.append(ref)
+    return None

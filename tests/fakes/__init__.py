@@ -1,0 +1,1 @@
+"""Fake CivitAI, Hugging Face and presigned storage that speak real HTTP on loopback."""

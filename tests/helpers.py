@@ -1,0 +1,68 @@
+"""Small helpers shared by the download tests."""
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import Fakes
+from fakes.content import model_bytes
+from ignition._http import RetryPolicy
+from ignition.pipeline import provision
+from ignition.report import ModelOutcome, ProvisionReport
+from ignition.resolve.catalog import load_catalog
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
+PLENTY_OF_DISK: Callable[[Path], int] = lambda _: 10**15  # noqa: E731
+
+
+def serve_catalog(fakes: Fakes, *names: str) -> dict[str, bytes]:
+    """Publish the catalog entries `names` on the fake Hub; returns name → bytes."""
+    published: dict[str, bytes] = {}
+    for name in names:
+        entry = load_catalog()[name]
+        data = model_bytes(f"catalog-{name}")
+        repo = fakes.hf.repos.get(entry.repo) or fakes.hf.add(entry.repo, {})
+        repo.files[entry.path] = data
+        published[name] = data
+    return published
+
+
+def provision_now(
+    fakes: Fakes,
+    *,
+    civitai: str = "",
+    hf: str = "",
+    dry_run: bool = False,
+    free_bytes: Callable[[Path], int] = PLENTY_OF_DISK,
+    **overrides: Any,
+) -> ProvisionReport:
+    settings = fakes.settings(civitai_models=civitai, huggingface_models=hf, **overrides)
+    return asyncio.run(
+        provision(settings, dry_run=dry_run, retry=FAST_RETRY, free_bytes=free_bytes)
+    )
+
+
+def by_name(report: ProvisionReport) -> dict[str, ModelOutcome]:
+    return {outcome.name: outcome for outcome in report.outcomes}
+
+
+def files_under(root: Path) -> list[str]:
+    """Every file below `root`, relative, ignoring Ignition's own hidden state directory."""
+    if not root.exists():
+        return []
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not p.relative_to(root).parts[0].startswith(".ignition")
+    )
+
+
+def staging_leftovers(models_dir: Path) -> list[str]:
+    staging = models_dir / ".ignition" / "staging"
+    return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
