@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import Fakes
+from fakes.content import model_bytes
 from pod_harness import Pod, make_pod, wait_for
 
 
@@ -177,3 +179,27 @@ def test_status_without_a_supervisor(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["running"] is False
     assert "not running" in result.stderr
     assert pod.cli("restart").returncode == 3
+
+
+def test_wait_for_models_starts_comfyui_after_the_downloads(
+    pods: list[Pod], tmp_path: Path, fakes: Fakes
+) -> None:
+    fakes.hf.add("org/good", {"good.safetensors": model_bytes("good")})
+    pod = _start(
+        pods,
+        tmp_path / "pod",
+        WAIT_FOR_MODELS="true",
+        HF_ENDPOINT=fakes.hf.url,
+        HUGGINGFACE_MODELS="org/good/good.safetensors:checkpoints,org/missing/x.safetensors",
+    )
+    comfy = pod.wait_ready()
+    # Models first: the moment ComfyUI answers, the downloaded checkpoint is already listed.
+    assert pod.get("/models/checkpoints") == ["good.safetensors"]
+    status = pod.status()
+    assert status["downloads"]["state"] == "failed"  # one of the two could not be found
+    cli_status = json.loads(pod.cli("status", "--json").stdout)
+    assert cli_status["downloads"]["progress"]["ok"] is False
+    assert "downloads: org/missing/x.safetensors failed" in pod.startup_log
+    assert comfy["restarts"] == 0
+    pod.signal(signal.SIGTERM)
+    assert pod.wait_exit() == 0

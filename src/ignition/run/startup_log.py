@@ -6,6 +6,7 @@ wherever it appears: in our messages, in a child's output line, in an exception'
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -43,6 +44,22 @@ class MaskingFormatter(logging.Formatter):
         for secret in self._ordered:
             text = text.replace(secret, MASK)
         return text
+
+
+class LogLines(io.StringIO):
+    """A text stream whose lines become log records (so they are masked and reach the log file)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._logger.info("%s", line.rstrip())
+        return len(text)
 
 
 def known_secrets(settings: Settings) -> list[str]:

@@ -20,8 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ignition.pipeline import provision
+from ignition.progress import RunDisplay
 from ignition.run.comfyui import Listen
 from ignition.run.service import ServiceSpec
+from ignition.run.startup_log import LogLines
 from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
@@ -47,9 +50,25 @@ def default_steps() -> Steps:
         comfyui_listen=_listen_publicly,
         frontdoor_service=_no_service,
         filebrowser_service=_no_service,
-        provision=_no_pipeline,
+        provision=download_models,
         nuke=_no_nuke,
     )
+
+
+async def download_models(settings: Settings) -> bool:
+    """The download pipeline, its progress lines in the start-up log, its failures named."""
+    display = RunDisplay(settings.status_file, stream=LogLines(log), tty=False)
+    report = await provision(settings, display=display)
+    for outcome in report.outcomes:
+        if not outcome.in_place:
+            log.error("downloads: %s failed: %s", outcome.name, outcome.error or outcome.status)
+    if report.outcomes:
+        log.info(
+            "downloads: %d of %d in place",
+            sum(o.in_place for o in report.outcomes),
+            len(report.outcomes),
+        )
+    return report.ok
 
 
 # --- stand-ins until the owning modules are merged into this build ------------------------------
@@ -77,14 +96,6 @@ def _listen_publicly(settings: Settings) -> Listen:
 
 def _no_service(settings: Settings) -> ServiceSpec | None:
     return None
-
-
-async def _no_pipeline(settings: Settings) -> bool:
-    wanted = settings.civitai_models or settings.huggingface_models or settings.comfyui_workflows
-    if wanted:
-        log.error("downloads: this build has no download pipeline; no models were fetched")
-        return False
-    return True
 
 
 def _no_nuke(settings: Settings) -> str:
