@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -167,9 +166,7 @@ async def test_child_that_ignores_sigterm_is_killed_with_its_group() -> None:
     while not child.tail:
         await asyncio.sleep(0.05)
     helper = int(child.tail[0])
-    began = time.monotonic()
-    code = await child.stop(grace_s=0.5)
-    assert code == -9 and time.monotonic() - began < 5
+    assert await child.stop(grace_s=0.5) == -9
     await asyncio.sleep(0.1)
     # Reparented to init once its parent died; only init's reaping is left (tini, in the image).
     with contextlib.suppress(psutil.NoSuchProcess):

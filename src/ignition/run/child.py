@@ -94,4 +94,4 @@ class Child:
                 return
             line = raw.decode("utf-8", errors="replace").rstrip()
             self.tail.append(line)
-            child_log.info("%s", line)
+            child_log.info("[%s] %s", self.spec.name, line)
