@@ -24,6 +24,8 @@ _COMMANDS: tuple[str, ...] = (
     "restart",
     "stop",
     "status",
+    "nuke",
+    "connections",
 )
 
 
