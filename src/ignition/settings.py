@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         None, validation_alias=_env("FILEBROWSER_PASSWORD")
     )
     comfyui_auth: bool = Field(True, validation_alias=_env("COMFYUI_AUTH"))
+    # Where ComfyUI listens on 127.0.0.1 while the front door owns COMFYUI_PORT (default +10000).
+    comfyui_internal_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("COMFYUI_INTERNAL_PORT")
+    )
     comfyui_password: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
     comfyui_api_token: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
     enable_manager_ui: bool = Field(False, validation_alias=_env("ENABLE_MANAGER_UI"))
