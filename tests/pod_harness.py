@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from ignition.cli._control_client import SupervisorNotRunningError, request
 
@@ -35,6 +37,16 @@ _SCRUBBED = (
     "COMFY_FLAGS",
     "ENABLE_MANAGER_UI",
 )
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; skips the test when it is missing, fails when CI requires tools."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{name} is required (IGNITION_TEST_REQUIRE_TOOLS=1)")
+        pytest.skip(f"{name} is not installed")
+    return found
 
 
 def free_port() -> int:
@@ -136,7 +148,10 @@ class Pod:
         return found
 
     def get(self, path: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}{path}"
+        return self.get_from(self.port, path)
+
+    def get_from(self, port: int, path: str) -> Any:
+        url = f"http://127.0.0.1:{port}{path}"
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.loads(response.read())
 

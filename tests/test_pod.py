@@ -43,6 +43,13 @@ def _manager_network_mode(pod: Pod) -> str:
     return config["default"]["network_mode"]
 
 
+def _place_model(pod: Pod) -> Path:
+    model = pod.workspace / "ComfyUI" / "models" / "checkpoints" / "placed.safetensors"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"weights")
+    return model
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -102,11 +109,13 @@ def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
 
     out = pod.output.read_text()
     grandchild = int(out.split("standin grandchild pid ")[1].split()[0])
+    model = _place_model(pod)
     stop = pod.cli("stop")
     assert stop.returncode == 0, stop.stderr
-    assert "stopped; nuke: " in stop.stdout and "not run" not in stop.stdout
+    assert "stopped; nuke: " in stop.stdout and "Nuclear cleanup complete" in stop.stdout
     assert pod.wait_exit() == 0
     assert "hard stop: running the nuke" in pod.startup_log
+    assert not model.exists() and model.parent.is_dir()  # the nuke ran; folders stay
     assert _gone(grandchild) and _gone(comfy["pid"])
     assert not (run_dir / "control.sock").exists()
     assert pod.cli("status").returncode == 3
@@ -175,10 +184,12 @@ def test_stop_while_comfyui_crashes_keeps_the_data(pods: list[Pod], tmp_path: Pa
     _crash_at_start(tmp_path)
     pod = _start(pods, tmp_path)
     assert _first_crash(pod)["state"] in {"restarting", "starting"}
+    model = _place_model(pod)
     stop = pod.cli("stop")
     assert stop.returncode == 0 and "not run: ComfyUI never became ready" in stop.stdout
     assert pod.wait_exit() == 0
     assert "no nuke: ComfyUI never became ready" in pod.startup_log
+    assert model.exists()
 
 
 def test_restart_after_fixing_a_crash(pods: list[Pod], tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import configparser
 import contextlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import MASK, MaskingFormatter, known_secrets
 from ignition.settings import Settings, load_settings
-from pod_harness import STANDIN_DIR
+from pod_harness import STANDIN_DIR, require_tool
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -125,13 +124,6 @@ def test_masking_covers_settings_stored_secrets_and_url_forms(tmp_path: Path) ->
     assert text.count(MASK) == 3
 
 
-def _shellcheck() -> str | None:
-    found = shutil.which("shellcheck")
-    if found is None and os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
-        pytest.fail("shellcheck is required (IGNITION_TEST_REQUIRE_TOOLS=1)")
-    return found
-
-
 def test_pod_scripts_pass_shellcheck_and_call_ignition(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     written = write_pod_scripts(settings)
@@ -141,10 +133,7 @@ def test_pod_scripts_pass_shellcheck_and_call_ignition(tmp_path: Path) -> None:
         "ws/scripts/privacy/show-connections.sh",
         "bin/nuke",
     }
-    shellcheck = _shellcheck()
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed")
-    subprocess.run([shellcheck, *map(str, written)], check=True)
+    subprocess.run([require_tool("shellcheck"), *map(str, written)], check=True)
     # The script reaches the real CLI (no supervisor here: exit code 3 says so).
     env = {**os.environ, "IGNITION_RUN_DIR": str(tmp_path / "run")}
     result = subprocess.run(

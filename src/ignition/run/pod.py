@@ -20,8 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ignition import __version__
@@ -30,8 +29,13 @@ from ignition.run import comfyui, control
 from ignition.run.manager_config import write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
-from ignition.run.startup_log import MaskingFormatter, configure_startup_logging, known_secrets
-from ignition.run.steps import Steps
+from ignition.run.startup_log import (
+    ANNOUNCEMENT,
+    StartupLog,
+    configure_startup_logging,
+    known_secrets,
+)
+from ignition.run.steps import SideService, Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
 from ignition.settings import Settings
@@ -49,9 +53,9 @@ _IGNITION_ONLY_ENV = (
 
 
 class Pod:
-    def __init__(self, settings: Settings, steps: Steps, formatter: MaskingFormatter) -> None:
+    def __init__(self, settings: Settings, steps: Steps, startup_log: StartupLog) -> None:
         self.settings = settings
-        self.formatter = formatter
+        self.startup_log = startup_log
         self.steps = steps
         self.manager_ui = settings.enable_manager_ui
         self.state = "starting"  # starting | running | stopping
@@ -63,7 +67,8 @@ class Pod:
         self._extra_comfyui_args: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[Any]] = []
         self.supervisor = Supervisor(
-            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV}
+            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV},
+            redact=startup_log.mask,
         )
 
     # --- the sequence ---------------------------------------------------------------------------
@@ -84,16 +89,20 @@ class Pod:
         for flag in comfyui.overridden_flags(settings):
             log.warning("COMFY_FLAGS sets %s, which Ignition sets itself; yours is ignored", flag)
 
-        for build in (self.steps.filebrowser_service, self.steps.frontdoor_service):
-            spec = build(settings)
-            if spec is not None:
-                self._supervise(spec.name, _fixed(spec))
-        # Building them may have generated a password: from here on it is masked too.
-        self.formatter.add(known_secrets(settings))
-        self._supervise(comfyui.NAME, self._comfyui_spec, reboot=comfyui.reboot_marker(settings))
-        for name in self.supervisor.services:
-            if name != comfyui.NAME:
-                self.supervisor.launch(name)
+        no_services: Sequence[SideService] = ()
+        side = self._advisory("services", self.steps.side_services, no_services)
+        no_lines: Sequence[str] = ()
+        access = self._advisory("access", self.steps.comfyui_access, no_lines)
+        # Both may have generated a password or token: from here on those are masked too.
+        self.startup_log.add_secrets(known_secrets(settings))
+        for service in side:
+            self.supervisor.add(Service(service.name, service.build))
+            self.supervisor.launch(service.name)
+            _announce(service.announcement)
+        self.supervisor.add(
+            Service(comfyui.NAME, self._comfyui_spec, reboot_marker=comfyui.reboot_marker(settings))
+        )
+        _announce(access)
         self._tasks.append(asyncio.create_task(self._monitor()))
         downloads = asyncio.create_task(self._provision())
         self._tasks.append(downloads)
@@ -124,11 +133,13 @@ class Pod:
             return "not run: NUKE_ON_STOP=false"
         log.info("hard stop: running the nuke")
         try:
-            report = await asyncio.to_thread(self.steps.nuke, self.settings)
+            lines = await asyncio.to_thread(self.steps.nuke, self.settings)
         except (OSError, IgnitionError) as error:
-            report = f"failed: {error}"
-        log.info("hard stop: nuke: %s", report)
-        return report
+            log.error("hard stop: nuke failed: %s", error)
+            return f"failed: {error}"
+        for line in lines:
+            log.info("nuke: %s", line)
+        return lines[-1].strip() if lines else "done"
 
     # --- control channel -------------------------------------------------------------------------
 
@@ -180,11 +191,6 @@ class Pod:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _supervise(
-        self, name: str, build: Callable[[], ServiceSpec], reboot: Path | None = None
-    ) -> None:
-        self.supervisor.add(Service(name=name, build=build, reboot_marker=reboot))
-
     def _comfyui_spec(self) -> ServiceSpec:
         """Built at every (re)start: a Manager toggle applies on the next soft restart."""
         comfyui.prepare_base_directory(self.settings)
@@ -223,8 +229,7 @@ class Pod:
 
 async def run_pod(settings: Settings, steps: Steps) -> int:
     """The entrypoint's whole life; returns the process exit code."""
-    formatter = configure_startup_logging(settings)
-    pod = Pod(settings, steps, formatter)
+    pod = Pod(settings, steps, configure_startup_logging(settings))
     try:
         server = await control.serve(settings.control_socket, pod.handle)
     except (OSError, RuntimeError) as error:
@@ -245,8 +250,9 @@ async def run_pod(settings: Settings, steps: Steps) -> int:
     return 0
 
 
-def _fixed(spec: ServiceSpec) -> Callable[[], ServiceSpec]:
-    return lambda: spec
+def _announce(lines: Sequence[str]) -> None:
+    for line in lines:
+        log.info("%s", line, extra=ANNOUNCEMENT)
 
 
 def _report_failed_start(task: asyncio.Task[None]) -> None:

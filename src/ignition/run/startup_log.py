@@ -2,6 +2,10 @@
 
 Masking happens in the formatter, after the message is fully rendered, so a secret is caught
 wherever it appears: in our messages, in a child's output line, in an exception's text.
+
+One exception, on stdout only: an announcement (`log.info(..., extra=ANNOUNCEMENT)`) carries a
+password or token Ignition generated, which the user has no other way to learn than the container
+log. The start-up log file masks it like everything else.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from ignition.settings import Settings
 MASK = "********"
 _FORMAT = "%(asctime)s %(message)s"
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+ANNOUNCEMENT = {"announcement": True}
 
 
 class MaskingFormatter(logging.Formatter):
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, show_announcements: bool = False) -> None:
         super().__init__(_FORMAT, _DATE_FORMAT)
+        self._show_announcements = show_announcements
         self._secrets: set[str] = set()
         self.add(secrets)
 
@@ -41,6 +47,11 @@ class MaskingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if self._show_announcements and getattr(record, "announcement", False):
+            return text
+        return self.mask(text)
+
+    def mask(self, text: str) -> str:
         for secret in self._ordered:
             text = text.replace(secret, MASK)
         return text
@@ -78,24 +89,42 @@ def known_secrets(settings: Settings) -> list[str]:
     return values
 
 
-def configure_startup_logging(settings: Settings) -> MaskingFormatter:
-    """Route the `ignition` loggers to stdout and the start-up log; returns the formatter so
-    secrets generated later (a file-browser password) can be added to it."""
-    formatter = MaskingFormatter(known_secrets(settings))
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+class StartupLog:
+    """The configured handlers' formatters, so secrets generated later can be masked too."""
+
+    def __init__(self, formatters: Iterable[MaskingFormatter]) -> None:
+        self._formatters = list(formatters)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        values = list(secrets)
+        for formatter in self._formatters:
+            formatter.add(values)
+
+    def mask(self, text: str) -> str:
+        """For text shown elsewhere than the log (a crash report in `ignition status`)."""
+        return self._formatters[0].mask(text) if self._formatters else text
+
+
+def configure_startup_logging(settings: Settings) -> StartupLog:
+    """Route the `ignition` loggers to stdout and the start-up log, secrets masked."""
+    secrets = known_secrets(settings)
+    stdout = logging.StreamHandler(sys.stdout)
+    stdout.setFormatter(MaskingFormatter(secrets, show_announcements=True))
+    handlers: list[logging.Handler] = [stdout]
     try:
-        handlers.append(_private_file_handler(settings.startup_log))
+        to_file = _private_file_handler(settings.startup_log)
+        to_file.setFormatter(MaskingFormatter(secrets))
+        handlers.append(to_file)
     except OSError as error:
         print(f"warning: cannot write {settings.startup_log}: {error}", file=sys.stderr)
     root = logging.getLogger("ignition")
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     root.propagate = False
-    return formatter
+    return StartupLog(h.formatter for h in handlers if isinstance(h.formatter, MaskingFormatter))
 
 
 def _private_file_handler(path: Path) -> logging.FileHandler:

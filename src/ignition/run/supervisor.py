@@ -44,10 +44,10 @@ class Service:
     """One supervised service and what `ignition status` reports about it."""
 
     name: str
-    build: Callable[[], ServiceSpec]
+    build: Callable[[], ServiceSpec | None]  # None: switched off by its settings
     # Set when a clean exit is a restart request (ComfyUI-Manager's reboot marker file).
     reboot_marker: Path | None = None
-    state: str = "waiting"  # waiting | starting | running | restarting | failed | stopped
+    state: str = "waiting"  # waiting | starting | running | restarting | failed | stopped | off
     child: Child | None = None
     ready: bool = False
     ever_ready: bool = False
@@ -78,10 +78,11 @@ class Service:
 
 
 class Supervisor:
-    def __init__(self, base_env: Mapping[str, str]) -> None:
+    def __init__(self, base_env: Mapping[str, str], *, redact: Callable[[str], str] = str) -> None:
         self.services: dict[str, Service] = {}
         self.stopping = asyncio.Event()
         self.base_env = dict(base_env)
+        self._redact = redact
         self._loops: dict[str, asyncio.Task[None]] = {}
 
     def add(self, service: Service) -> None:
@@ -123,6 +124,10 @@ class Supervisor:
                 spec = service.build()
             except IgnitionError as error:
                 self._give_up(service, f"{service.name} cannot be started: {error}")
+                return
+            if spec is None:
+                service.state = "off"
+                service._started.set()
                 return
             service.public_url = spec.public_url
             service.state = "starting"
@@ -223,7 +228,7 @@ class Supervisor:
     def _give_up(self, service: Service, report: str) -> None:
         service.state = "failed"
         service.ready = False
-        service.error = report
+        service.error = self._redact(report)
         service._started.set()
         log.error("%s", report)
 
