@@ -11,8 +11,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from ignition import __version__
-from ignition.errors import IgnitionError
+from ignition.errors import ConfigError, IgnitionError
 
 # Imported lazily by name so `ignition status` (the image's HEALTHCHECK) doesn't pay for
 # aiohttp/rich imports of commands it doesn't run.
@@ -49,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except IgnitionError as error:
         print(f"error [{error.code}]: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        # Which variable and why, never pydantic's full text: it repeats the value it rejected.
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            print(f"error [{ConfigError.code}]: {where}: {problem['msg']}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
