@@ -230,6 +230,9 @@ def test_wait_for_models_starts_comfyui_after_the_downloads(
     assert status["downloads"]["state"] == "failed"  # one of the two could not be found
     cli_status = json.loads(pod.cli("status", "--json").stdout)
     assert cli_status["downloads"]["progress"]["ok"] is False
+    human = pod.cli("status").stdout
+    assert "downloads    failed (done): 1 failed, 1 ok" in human
+    assert "org/missing/x.safetensors: " in human
     assert "downloads: org/missing/x.safetensors failed" in pod.startup_log
     assert comfy["restarts"] == 0
     pod.signal(signal.SIGTERM)

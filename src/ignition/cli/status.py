@@ -80,13 +80,30 @@ def _render(status: dict[str, Any]) -> str:
         lines.append(", ".join(parts))
         if service["error"]:
             lines.extend(f"    {line}" for line in service["error"].splitlines())
-    downloads = status["downloads"]
-    progress = downloads.get("progress")
-    detail = f": {json.dumps(progress, separators=(',', ':'))[:300]}" if progress else ""
-    lines.append(f"  downloads    {downloads['state']}{detail}")
+    lines.extend(_render_downloads(status["downloads"]))
     ports = ", ".join(f"{name} {port}" for name, port in status["ports"].items())
     lines.append(f"  ports        {ports}; Manager UI {'on' if status['manager_ui'] else 'off'}")
     return "\n".join(lines)
+
+
+def _render_downloads(downloads: dict[str, Any]) -> list[str]:
+    """The pipeline's status file (`{"phase", "ok", "models": [...]}`) as a few lines."""
+    progress = downloads.get("progress")
+    if not isinstance(progress, dict) or not progress.get("models"):
+        return [f"  downloads    {downloads['state']}"]
+    models: list[dict[str, Any]] = progress["models"]
+    counts: dict[str, int] = {}
+    for model in models:
+        counts[model.get("status", "?")] = counts.get(model.get("status", "?"), 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines = [f"  downloads    {downloads['state']} ({progress.get('phase')}): {summary}"]
+    for model in models:
+        if model.get("status") == "fetching" and model.get("size"):
+            percent = 100 * model.get("bytes_done", 0) / model["size"]
+            lines.append(f"    {model.get('name')}: {percent:.0f}%")
+        elif model.get("status") == "failed":
+            lines.append(f"    {model.get('name')}: {model.get('error')}")
+    return lines
 
 
 def _duration(seconds: float | None) -> str:
