@@ -73,5 +73,6 @@ def test_real_comfyui_start_restart_crash_stop(pod: Pod) -> None:
     assert pod.cli("stop").returncode == 0
     assert pod.wait_exit() == 0
     assert "hard stop: running the nuke" in pod.startup_log
+    assert not (checkpoints / "tiny-test.safetensors").exists()
     for pid in (first["pid"], second["pid"], third["pid"]):
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
