@@ -100,10 +100,12 @@ class Pod:
                 stderr=subprocess.STDOUT,
             )
 
-    def cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "ignition", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout_s,

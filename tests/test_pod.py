@@ -133,7 +133,7 @@ def test_crash_manager_reboot_soft_restart_and_sigterm(pods: list[Pod], tmp_path
     third = pod.wait_ready(not_pid=second["pid"])
     assert (third["restarts"], third["crashes"], third["last_exit_code"]) == (2, 1, 0)
 
-    restart = pod.cli("restart", "--manager-ui", "on")
+    restart = pod.cli("restart", env={"ENABLE_MANAGER_UI": "true"})
     assert restart.returncode == 0, restart.stderr
     fourth = pod.wait_ready(not_pid=third["pid"])
     assert str(fourth["pid"]) in restart.stdout and fourth["restarts"] == 3

@@ -21,16 +21,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--manager-ui",
         choices=("on", "off"),
-        help="switch ComfyUI-Manager's UI for this and later restarts (default: ENABLE_MANAGER_UI)",
+        help="switch ComfyUI-Manager's UI for this and later restarts (default: ENABLE_MANAGER_UI "
+        "when it is set in this shell, else unchanged)",
     )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
     message: dict[str, object] = {"command": "restart"}
     if args.manager_ui is not None:
         message["manager_ui"] = args.manager_ui == "on"
-    reply = ask(load_settings(), message, timeout_s=60)
+    elif "enable_manager_ui" in settings.model_fields_set:
+        # `ENABLE_MANAGER_UI=true restart-comfyui.sh`: the toggle the seed documents.
+        message["manager_ui"] = settings.enable_manager_ui
+    reply = ask(settings, message, timeout_s=60)
     if reply is None:
         return NOT_RUNNING
     if not reply.get("ok"):
