@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from ignition.settings import load_settings
 
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here: every other command (the HEALTHCHECK's `status` above all) skips aiohttp.
-    from ignition.run.pod import run_pod
+    from ignition.run.pod import run_until_stopped
     from ignition.run.steps import default_steps
 
-    return asyncio.run(run_pod(load_settings(), default_steps()))
+    run_until_stopped(load_settings(), default_steps())

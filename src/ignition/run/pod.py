@@ -19,9 +19,10 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from ignition import __version__
 from ignition.errors import IgnitionError
@@ -74,21 +75,31 @@ class Pod:
     # --- the sequence ---------------------------------------------------------------------------
 
     async def bring_up(self) -> None:
-        settings = self.settings
         log.info("ignition %s: starting the pod", __version__)
-        await check_system(settings)
-        self._tasks.append(asyncio.create_task(check_torch(settings)))
+        await self._check_system()
+        self._prepare_privacy_and_storage()
+        self._write_helpers()
+        await self._start_services_and_downloads()
+        self.state = "running"
 
+    async def _check_system(self) -> None:
+        await check_system(self.settings)
+        self._tasks.append(asyncio.create_task(check_torch(self.settings)))
+
+    def _prepare_privacy_and_storage(self) -> None:
         no_env: Mapping[str, str] = {}
         privacy_env = self._advisory("privacy", self.steps.prepare_privacy, no_env)
         self.supervisor.base_env.update(privacy_env)
         self._extra_comfyui_args = tuple(self._advisory("storage", self.steps.prepare_storage, ()))
 
-        written = write_pod_scripts(settings)
+    def _write_helpers(self) -> None:
+        written = write_pod_scripts(self.settings)
         log.info("scripts: %s", ", ".join(str(path) for path in written))
-        for flag in comfyui.overridden_flags(settings):
+        for flag in comfyui.overridden_flags(self.settings):
             log.warning("COMFY_FLAGS sets %s, which Ignition sets itself; yours is ignored", flag)
 
+    async def _start_services_and_downloads(self) -> None:
+        settings = self.settings
         no_services: Sequence[SideService] = ()
         side = self._advisory("services", self.steps.side_services, no_services)
         no_lines: Sequence[str] = ()
@@ -110,7 +121,6 @@ class Pod:
             log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
             await asyncio.wait({downloads})
         self.supervisor.launch(comfyui.NAME)
-        self.state = "running"
 
     async def hard_stop(self) -> None:
         self.state = "stopping"
@@ -225,6 +235,19 @@ class Pod:
             await self.steps.monitor_connections(self.settings)
         except (OSError, IgnitionError) as error:
             log.error("privacy: connection monitor stopped: %s", error)
+
+
+def run_until_stopped(settings: Settings, steps: Steps) -> NoReturn:
+    """The entrypoint: run the pod, then leave the moment the hard stop is done.
+
+    Not `asyncio.run`: on the way out it waits for executor threads, and a stop can leave one
+    busy (a download's hash of a 20 GB file, whose coroutine was cancelled) far beyond RunPod's
+    ~10 s stop grace. Every child is already stopped by then, and the log is flushed here.
+    """
+    code = asyncio.new_event_loop().run_until_complete(run_pod(settings, steps))
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)
 
 
 async def run_pod(settings: Settings, steps: Steps) -> int:
