@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import json
 import signal
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,3 +238,26 @@ def test_wait_for_models_starts_comfyui_after_the_downloads(
     assert comfy["restarts"] == 0
     pod.signal(signal.SIGTERM)
     assert pod.wait_exit() == 0
+
+
+def test_sigterm_while_waiting_for_a_hung_download(pods: list[Pod], tmp_path: Path) -> None:
+    # A server that accepts connections and never answers: the download hangs until stopped.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        pod = _start(
+            pods,
+            tmp_path,
+            WAIT_FOR_MODELS="true",
+            HF_ENDPOINT=f"http://127.0.0.1:{hung.getsockname()[1]}",
+            HUGGINGFACE_MODELS="org/slow/model.safetensors",
+        )
+        wait_for(
+            lambda: pod.status().get("downloads", {}).get("state") == "running", 15, "downloads"
+        )
+        assert pod.comfyui()["state"] == "waiting"
+        assert pod.cli("status").returncode == 0  # waiting on purpose is healthy
+        pod.signal(signal.SIGTERM)
+        assert pod.wait_exit() == 0
+    assert "no nuke: ComfyUI never became ready" in pod.startup_log
+    assert "comfyui started" not in pod.startup_log
