@@ -15,14 +15,16 @@ import psutil
 import pytest
 
 from ignition.errors import ConfigError
+from ignition.run import supervisor
 from ignition.run.child import Child
 from ignition.run.comfyui import Listen, comfyui_service, overridden_flags
 from ignition.run.manager_config import manager_config_path, write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import MASK, MaskingFormatter, known_secrets
+from ignition.run.supervisor import Service, Supervisor
 from ignition.settings import Settings, load_settings
-from pod_harness import STANDIN_DIR, require_tool
+from pod_harness import STANDIN_DIR, free_port, require_tool
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -160,3 +162,32 @@ async def test_child_that_ignores_sigterm_is_killed_with_its_group() -> None:
     # Reparented to init once its parent died; only init's reaping is left (tini, in the image).
     with contextlib.suppress(psutil.NoSuchProcess):
         assert psutil.Process(helper).status() == psutil.STATUS_ZOMBIE
+
+
+def _service(name: str, code: str, ready_url: str | None) -> Service:
+    spec = ServiceSpec(name=name, argv=(sys.executable, "-c", code), ready_url=ready_url)
+    return Service(name, lambda: spec)
+
+
+async def test_crashes_after_becoming_ready_are_restarted_not_given_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(supervisor, "_FIRST_DELAY_S", 0.01)
+    supervisor_ = Supervisor(dict(os.environ))
+    # Ready at once (no URL to poll), then crashes: each run was a working one.
+    flaky = _service("flaky", "import time; time.sleep(0.2); raise SystemExit(1)", None)
+    # Exits before its ready URL (a closed port) ever answers: a crash loop.
+    broken = _service("broken", "raise SystemExit(2)", f"http://127.0.0.1:{free_port()}/")
+    for service in (flaky, broken):
+        supervisor_.add(service)
+        supervisor_.launch(service.name)
+
+    async def settled() -> None:
+        while broken.state != "failed" or (flaky.crashes < 4 and flaky.state != "failed"):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(settled(), 20)
+    assert flaky.state != "failed" and flaky.crashes >= 4 and broken.crashes == 3
+    assert broken.error is not None and "check COMFY_FLAGS" in broken.error
+    await supervisor_.stop_all()
+    assert flaky.state == "stopped"

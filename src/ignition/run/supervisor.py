@@ -50,6 +50,7 @@ class Service:
     state: str = "waiting"  # waiting | starting | running | restarting | failed | stopped | off
     child: Child | None = None
     ready: bool = False
+    ran_ready: bool = False  # the current (or last) run answered its ready URL
     ever_ready: bool = False
     restarts: int = 0
     crashes: int = 0
@@ -131,7 +132,7 @@ class Supervisor:
                 return
             service.public_url = spec.public_url
             service.state = "starting"
-            service.ready = False
+            service.ready = service.ran_ready = False
             try:
                 child = await Child.start(spec, self.base_env)
             except OSError as error:
@@ -157,7 +158,7 @@ class Supervisor:
                 continue
             service.crashes += 1
             lived_s = time.time() - child.started_at
-            unready_crashes = 0 if service.ready else unready_crashes + 1
+            unready_crashes = 0 if service.ran_ready else unready_crashes + 1
             if lived_s >= _STABLE_S:
                 delay_s = _FIRST_DELAY_S
             if unready_crashes >= _GIVE_UP_AFTER:
@@ -206,7 +207,7 @@ class Supervisor:
             await _wait_until_answering(spec.ready_url)
         if child.exit_code is not None:
             return
-        service.ready = service.ever_ready = True
+        service.ready = service.ran_ready = service.ever_ready = True
         service.state = "running"
         took_s = time.time() - child.started_at
         where = f" at {spec.public_url}" if spec.public_url else ""
