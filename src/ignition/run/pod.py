@@ -93,6 +93,8 @@ class Pod:
         self._extra_comfyui_args = tuple(self._advisory("storage", self.steps.prepare_storage, ()))
 
     def _write_helpers(self) -> None:
+        # A reboot request left by an earlier life of this run dir is not this ComfyUI's.
+        comfyui.reboot_marker(self.settings).unlink(missing_ok=True)
         written = write_pod_scripts(self.settings)
         log.info("scripts: %s", ", ".join(str(path) for path in written))
         for flag in comfyui.overridden_flags(self.settings):

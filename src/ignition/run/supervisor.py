@@ -123,7 +123,7 @@ class Supervisor:
         while not self.stopping.is_set():
             try:
                 spec = service.build()
-            except IgnitionError as error:
+            except (IgnitionError, OSError) as error:  # a bad setting, an unwritable volume
                 self._give_up(service, f"{service.name} cannot be started: {error}")
                 return
             if spec is None:
