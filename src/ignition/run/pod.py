@@ -95,7 +95,8 @@ class Pod:
     def _write_helpers(self) -> None:
         # A reboot request left by an earlier life of this run dir is not this ComfyUI's.
         comfyui.reboot_marker(self.settings).unlink(missing_ok=True)
-        written = write_pod_scripts(self.settings)
+        no_paths: list[Path] = []
+        written = self._advisory("scripts", write_pod_scripts, no_paths)
         log.info("scripts: %s", ", ".join(str(path) for path in written))
         for flag in comfyui.overridden_flags(self.settings):
             log.warning("COMFY_FLAGS sets %s, which Ignition sets itself; yours is ignored", flag)
