@@ -148,3 +148,13 @@ def test_folder_overrides_are_normalised_and_checked_at_parse_time() -> None:
     refs, errors = parse_specs("1:unet 2:x/../y", "clip_l:clip")
     assert [r.folder for r in refs] == ["diffusion_models", "text_encoders"]
     assert len(errors) == 1
+
+
+def test_a_url_pasted_into_the_other_list_is_understood() -> None:
+    refs, errors = parse_specs(
+        "https://huggingface.co/o/r/resolve/main/x.safetensors",
+        "https://civitai.com/models/1?modelVersionId=2:loras",
+    )
+    assert errors == []
+    assert [type(r).__name__ for r in refs] == ["HuggingFaceRef", "CivitaiRef"]
+    assert refs[1].folder == "loras"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -11,6 +12,9 @@ from ignition.records import ModelRef
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.entries import split_entries, split_folder
 from ignition.spec.huggingface import parse_huggingface_entry
+
+_PASTED_HF_URL = re.compile(r"^(https?://)?(www\.)?(huggingface\.co|hf\.co)/", re.IGNORECASE)
+_PASTED_CIVITAI_URL = re.compile(r"^(https?://)?(www\.)?civitai\.(com|green)/", re.IGNORECASE)
 
 
 class ParsedSpecs(NamedTuple):
@@ -54,6 +58,11 @@ def _parse_one(
             hint="remove the extra comma or add the missing model",
         )
     body, folder = split_folder(entry)
+    # A URL pasted into the other list still says where it is from: follow the URL.
+    if _PASTED_HF_URL.match(body):
+        parse_entry = parse_huggingface_entry
+    elif _PASTED_CIVITAI_URL.match(body):
+        parse_entry = parse_civitai_entry
     try:
         ref = parse_entry(body, None if folder is None else normalise_folder(folder))
     except SpecError as error:
