@@ -36,14 +36,11 @@ from ignition.errors import (
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_fetched
-from ignition.place.install import (
-    VerifiedFiles,
-    destination,
-    exclusive,
-    install,
-    is_in_place,
-    staging_path,
-)
+from ignition.place.install import destination, install, staging_path
+from ignition.place.lock import FileLock
+from ignition.place.manifest import Manifest
+from ignition.place.present import file_lock, trusted_in_place, verified_in_place
+from ignition.place.store import models_root
 from ignition.progress import RunDisplay
 from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
@@ -70,6 +67,7 @@ class _Planned:
     file: ResolvedFile
     outcome: ModelOutcome
     target: Path
+    relative: str  # the target under the models root: the manifest's and the lock's key
 
 
 async def provision(
@@ -80,19 +78,25 @@ async def provision(
     retry: RetryPolicy | None = None,
     free_bytes: Callable[[Path], int] = free_bytes_at,
 ) -> ProvisionReport:
-    """Provision the models `settings` asks for into `settings.models_dir`.
+    """Provision the models `settings` asks for into the models root: PERSISTENT_STORAGE when
+    set, else `settings.models_dir`.
 
     1. Parse both lists; each bad entry becomes a failed outcome, the rest go on.
     2. Resolve every entry (several at once); a failure fails that entry only.
-    3. Plan each file's destination; files already there with the right hash are skipped.
+    3. Plan each file's destination; files the root's manifest still trusts (same size and
+       mtime as when verified: one stat, no read) are skipped.
     4. Disk preflight: the bytes still to fetch must fit, or every fetch fails before starting.
-    5. Fetch, verify and install each file (several at once). With `dry_run`, stop after 4.
+    5. For each remaining file (several at once), under its lock shared by every process using
+       the root: a file another process placed meanwhile, or one that hashes right, is kept;
+       otherwise fetch, verify, install and record it. With `dry_run`, stop after 4.
     """
     report = ProvisionReport()
     if display is None:
         display = RunDisplay(settings.status_file, stream=sys.stderr, tty=False)
     display.attach(report)
-    models_dir = settings.models_dir
+    models_dir = models_root(settings)
+    if settings.persistent_store is not None:
+        display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
     parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
     for error in parsed.errors:
         status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
@@ -107,8 +111,8 @@ async def provision(
         async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
             display.set_phase("resolving")
             resolved = await _resolve_all(client, settings, parsed.refs, report)
-            verified = VerifiedFiles(models_dir)
-            planned = await asyncio.to_thread(_plan, resolved, models_dir, verified, report)
+            manifest = await asyncio.to_thread(Manifest, models_dir)
+            planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
                 if outcome.status == "skipped":
                     display.finished(outcome)
@@ -119,8 +123,7 @@ async def provision(
                         item.outcome.status = "planned"
                 return report
             display.set_phase("fetching")
-            await _fetch_all(client, settings, planned, verified, display)
-            await asyncio.to_thread(verified.save)
+            await _fetch_all(client, settings, planned, manifest, display)
     return report
 
 
@@ -174,10 +177,10 @@ async def _resolve_all(
 
 def _plan(
     resolved: Iterable[tuple[ResolvedFile, ModelOutcome]],
-    models_dir: Path,
-    verified: VerifiedFiles,
+    manifest: Manifest,
     report: ProvisionReport,
 ) -> list[_Planned]:
+    models_dir = manifest.root
     planned: list[_Planned] = []
     claimed: dict[Path, ResolvedFile] = {}
     for file, outcome in resolved:
@@ -202,11 +205,12 @@ def _plan(
                 )
             continue
         claimed[target] = file
-        if is_in_place(target, file.expected_size, file.expected_sha256, verified):
+        relative = target.relative_to(models_dir).as_posix()
+        if trusted_in_place(manifest, relative, file.expected_size, file.expected_sha256):
             outcome.status = "skipped"
             outcome.size = target.stat().st_size
             continue
-        planned.append(_Planned(file, outcome, target))
+        planned.append(_Planned(file, outcome, target, relative))
     return planned
 
 
@@ -216,7 +220,11 @@ def _check_disk(
     free_bytes: Callable[[Path], int],
     report: ProvisionReport,
 ) -> None:
-    report.needed_bytes = sum(item.file.planned_size for item in planned)
+    # A file already there with the promised size is most likely kept after its hash check
+    # (a hand-copied store, a lost manifest): counting it would refuse a start that needs no disk.
+    report.needed_bytes = sum(
+        item.file.planned_size for item in planned if not _sized_right(item.target, item.file)
+    )
     report.free_bytes = free_bytes(models_dir)
     shortfall = report.needed_bytes + DISK_RESERVE_BYTES - report.free_bytes
     if not planned or shortfall <= 0:
@@ -231,6 +239,14 @@ def _check_disk(
     planned.clear()
 
 
+def _sized_right(target: Path, file: ResolvedFile) -> bool:
+    try:
+        size = target.stat().st_size
+    except OSError:
+        return False
+    return size == file.expected_size or (file.expected_size is None and target.is_file())
+
+
 def _gb(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
@@ -239,18 +255,37 @@ async def _fetch_all(
     client: HttpClient,
     settings: Settings,
     planned: list[_Planned],
-    verified: VerifiedFiles,
+    manifest: Manifest,
     display: RunDisplay,
 ) -> None:
     gate = asyncio.Semaphore(_FILES_AT_ONCE)
 
     async def one(item: _Planned) -> None:
-        async with gate:
+        lock = file_lock(manifest.root, item.relative, stale_after_s=settings.lock_stale_s)
+
+        def waiting() -> None:
+            # Another pod may fetch a 20 GB file for minutes: say why this one is quiet.
+            holder = (lock.holder() or "another process").rsplit(":", 1)[0]
+            display.say(f"waiting  {item.relative}: {holder} is fetching it into {manifest.root}")
+
+        try:
+            claim = await _claim(lock, gate, waiting)
+        except OSError as error:
+            _record_error(
+                item.outcome,
+                PlaceError(
+                    f"cannot lock {item.relative} in {manifest.root}: {error}",
+                    hint="the models folder (or PERSISTENT_STORAGE) must be writable",
+                ),
+            )
+            display.finished(item.outcome)
+            return
+        async with claim:
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
                 item.outcome.status = await _fetch_and_place(
-                    client, settings, item, verified, progress
+                    client, settings, item, manifest, progress
                 )
             except IgnitionError as error:
                 _record_error(item.outcome, error)
@@ -268,19 +303,50 @@ async def _fetch_all(
     await asyncio.gather(*(one(item) for item in planned))
 
 
+async def _claim(
+    lock: FileLock, gate: asyncio.Semaphore, waiting: Callable[[], None] | None
+) -> contextlib.AsyncExitStack:
+    """Hold a fetch slot and the file's lock together; the returned stack releases both.
+    `waiting` is called once if the lock is held elsewhere.
+
+    A lock held by another process is waited for OUTSIDE the slot, so while another pod fetches
+    this file, this one fetches others instead of idling; and a lock is only taken with a slot
+    in hand, so no process sits on locks of files it is not fetching yet.
+    """
+    while True:
+        await gate.acquire()
+        try:
+            taken = await asyncio.to_thread(lock.try_acquire)
+        except BaseException:
+            gate.release()
+            raise
+        if taken:
+            break
+        gate.release()
+        if waiting is not None:
+            await asyncio.to_thread(waiting)
+            waiting = None
+        await asyncio.sleep(lock.poll_s)
+    stack = contextlib.AsyncExitStack()
+    stack.callback(gate.release)
+    stack.push_async_callback(asyncio.to_thread, lock.release)
+    return stack
+
+
 async def _fetch_and_place(
     client: HttpClient,
     settings: Settings,
     item: _Planned,
-    verified: VerifiedFiles,
+    manifest: Manifest,
     progress: TransferProgress,
 ) -> str:
-    """Lock the staging file → fetch into it → check size, sha256, header → move into place.
+    """With the file's lock held (see `_claim`): in place already? → fetch into staging → check
+    size, sha256, header → move into place → record. Returns the outcome's status ("skipped" or
+    "ok").
 
-    Returns "ok", or "skipped" when another process installed the file while we waited for
-    the lock. A checksum mismatch earns one fresh download (a flaky connection or an expired
-    link), then fails.
-    """
+    The lock makes one process fetch while the others wait, then find the file recorded. A
+    checksum mismatch earns one fresh download (a flaky connection or an expired link), then
+    fails."""
     file = item.file
     identity = (
         f"sha256:{file.expected_sha256}"
@@ -289,33 +355,41 @@ async def _fetch_and_place(
     )
     request = FetchRequest(
         url=file.url,
-        staging_path=staging_path(settings.models_dir, identity),
+        staging_path=staging_path(manifest.root, identity),
         expected_size=file.expected_size,
         expected_sha256=file.expected_sha256,
         identity=identity,
         label=f"{file.folder}/{file.filename}",
     )
-    async with exclusive(settings.models_dir, identity):
-        if await asyncio.to_thread(
-            is_in_place, item.target, file.expected_size, file.expected_sha256, verified
-        ):
-            return "skipped"
-        for attempt in range(2):
-            fetched = await fetch_file(client, request, progress)
-            try:
-                await asyncio.to_thread(check_fetched, fetched, request, file.filename)
-            except FetchError as error:
-                with contextlib.suppress(OSError):
-                    fetched.path.unlink()  # known-bad bytes: never resumed, never installed
-                if isinstance(error, ChecksumMismatchError) and attempt == 0:
-                    continue
-                raise
-            placed = await asyncio.to_thread(install, fetched, item.target)
-            verified.record(placed.path, fetched.sha256)
-            item.outcome.size = fetched.size_bytes
-            item.outcome.sha256 = fetched.sha256
-            return "ok"
-    raise AssertionError("unreachable: the loop returns or raises")
+    await asyncio.to_thread(manifest.reload)
+    if await asyncio.to_thread(
+        verified_in_place,
+        manifest,
+        item.relative,
+        identity=identity,
+        expected_size=file.expected_size,
+        expected_sha256=file.expected_sha256,
+    ):
+        item.outcome.size = item.target.stat().st_size
+        return "skipped"
+    for attempt in range(2):
+        fetched = await fetch_file(client, request, progress)
+        try:
+            await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+        except FetchError as error:
+            with contextlib.suppress(OSError):
+                fetched.path.unlink()  # known-bad bytes: never resumed, never installed
+            if isinstance(error, ChecksumMismatchError) and attempt == 0:
+                continue
+            raise
+        await asyncio.to_thread(install, fetched, item.target)
+        await asyncio.to_thread(
+            manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+        )
+        item.outcome.size = fetched.size_bytes
+        item.outcome.sha256 = fetched.sha256
+        return "ok"
+    raise AssertionError("unreachable")
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     comfyui_dir: Path = Field(Path("/opt/ComfyUI"), validation_alias=_env("COMFYUI_DIR"))
     models_dir_override: Path | None = Field(None, validation_alias=_env("IGNITION_MODELS_DIR"))
     persistent_storage: str = Field("none", validation_alias=_env("PERSISTENT_STORAGE"))
+    # A store lock whose heartbeat has not changed for this long belongs to a dead process.
+    lock_stale_s: float = Field(30.0, gt=0, validation_alias=_env("IGNITION_LOCK_STALE_S"))
     run_dir: Path = Field(Path("/run/ignition"), validation_alias=_env("IGNITION_RUN_DIR"))
     startup_log: Path = Field(
         Path("/tmp/ignition_startup.log"),  # noqa: S108 - the seed's documented location

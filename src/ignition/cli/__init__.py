@@ -22,6 +22,7 @@ _COMMANDS: tuple[str, ...] = (
     # one command module per line
     "download",
     "catalog",
+    "verify",
     "start",
     "restart",
     "stop",

@@ -1,0 +1,115 @@
+"""What Ignition verified and placed under a models root, so warm starts read no model bytes.
+
+One JSON file per root (`<root>/.ignition/manifest.json`). A record holds the file's source
+identity, sha256, size and mtime as they were right after verification. A later run trusts a file
+whose size and mtime still match its record and never re-reads it; anything else — a file
+truncated, replaced or touched behind Ignition's back — is verified again.
+
+Several processes (pods sharing a network volume) may update one manifest: every write re-reads
+the file and merges under an exclusive lock file, then replaces it atomically, so no update is lost
+and no reader ever sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ignition.place.lock import FileLock
+
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    identity: str
+    sha256: str
+    size_bytes: int
+    mtime_ns: int
+
+
+def manifest_dir(root: Path) -> Path:
+    """Ignition's bookkeeping under a models root; a dot-folder, so ComfyUI never lists it."""
+    return root / ".ignition"
+
+
+class Manifest:
+    """Records of verified files under `root`, keyed by their path relative to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._path = manifest_dir(root) / "manifest.json"
+        self._records = self._load()
+
+    def trusted(self, relative: str, *, sha256: str | None = None) -> ManifestRecord | None:
+        """The record for `relative` if the file on disk still matches it (stat only, no read).
+
+        With `sha256`, the record must also be for those bytes (the source may have changed).
+        """
+        record = self._records.get(relative)
+        if record is None or (sha256 is not None and record.sha256 != sha256.lower()):
+            return None
+        try:
+            stat = (self.root / relative).stat()
+        except FileNotFoundError:
+            return None
+        if stat.st_size != record.size_bytes or stat.st_mtime_ns != record.mtime_ns:
+            return None
+        return record
+
+    def record(self, relative: str, *, identity: str, sha256: str) -> ManifestRecord:
+        """Remember that the file now at `relative` was verified to have `sha256`."""
+        stat = (self.root / relative).stat()
+        entry = ManifestRecord(identity, sha256.lower(), stat.st_size, stat.st_mtime_ns)
+        self._update({relative: entry}, forget=())
+        return entry
+
+    def forget(self, relative: str) -> None:
+        self._update({}, forget=(relative,))
+
+    def reload(self) -> None:
+        """Re-read the file: another process may have recorded files since we loaded it."""
+        self._records = self._load()
+
+    def items(self) -> list[tuple[str, ManifestRecord]]:
+        return sorted(self._records.items())
+
+    def _update(self, changes: dict[str, ManifestRecord], forget: tuple[str, ...]) -> None:
+        manifest_dir(self.root).mkdir(parents=True, exist_ok=True)
+        # Held for milliseconds: poll briskly so parallel downloads finishing together barely wait.
+        with FileLock(self._path.with_suffix(".lock"), poll_s=0.02):
+            merged = self._load()
+            merged.update(changes)
+            for relative in forget:
+                merged.pop(relative, None)
+            document = {
+                "version": _VERSION,
+                "files": {key: asdict(value) for key, value in sorted(merged.items())},
+            }
+            # Pods sharing a store often run Ignition under the same pid: name it uniquely.
+            temporary = self._path.with_name(f".manifest.{secrets.token_hex(6)}.tmp")
+            temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+            temporary.replace(self._path)
+            self._records = merged
+
+    def _load(self) -> dict[str, ManifestRecord]:
+        try:
+            document = json.loads(self._path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            # A damaged manifest only costs a re-verification; it must never stop a start.
+            return {}
+        files = document.get("files") if isinstance(document, dict) else None
+        records: dict[str, ManifestRecord] = {}
+        for key, value in (files or {}).items():
+            try:
+                records[key] = ManifestRecord(
+                    identity=str(value["identity"]),
+                    sha256=str(value["sha256"]),
+                    size_bytes=int(value["size_bytes"]),
+                    mtime_ns=int(value["mtime_ns"]),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        return records
