@@ -261,3 +261,26 @@ def test_sigterm_while_waiting_for_a_hung_download(pods: list[Pod], tmp_path: Pa
         assert pod.wait_exit() == 0
     assert "no nuke: ComfyUI never became ready" in pod.startup_log
     assert "comfyui started" not in pod.startup_log
+
+
+def test_persistent_storage_feeds_comfyui_and_survives_the_nuke(
+    pods: list[Pod], tmp_path: Path, fakes: Fakes
+) -> None:
+    fakes.hf.add("org/kept", {"kept.safetensors": model_bytes("kept")})
+    store = tmp_path / "store"
+    pod = _start(
+        pods,
+        tmp_path / "pod",
+        PERSISTENT_STORAGE=str(store),
+        WAIT_FOR_MODELS="true",
+        HF_ENDPOINT=fakes.hf.url,
+        HUGGINGFACE_MODELS="org/kept/kept.safetensors:checkpoints",
+    )
+    pod.wait_ready()
+    argv = _argv(pod)
+    config = argv[argv.index("--extra-model-paths-config") + 1]
+    assert Path(config).parent == Path(pod.env["IGNITION_RUN_DIR"])
+    assert pod.get("/models/checkpoints") == ["kept.safetensors"]  # read from the store
+    assert pod.cli("stop").returncode == 0
+    assert pod.wait_exit() == 0
+    assert (store / "checkpoints" / "kept.safetensors").exists()

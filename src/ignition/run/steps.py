@@ -4,7 +4,7 @@
 
     prepare_privacy       hosts blocklist; returns opt-out env vars for every child   privacy/
     monitor_connections   background loop logging outbound connections             privacy/
-    prepare_storage       persistent model store; returns extra ComfyUI arguments   (not yet)
+    prepare_storage       persistent model store; returns extra ComfyUI arguments   place/store
     comfyui_listen        where ComfyUI binds (loopback behind the front door)      run/frontdoor
     side_services         file browser and front door, supervised beside ComfyUI    run/filebrowser,
                                                                                     run/frontdoor
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ignition import credentials, nuke, privacy
 from ignition.pipeline import provision
+from ignition.place import store
 from ignition.privacy.monitor import monitor_forever
 from ignition.progress import RunDisplay
 from ignition.run import access, filebrowser, frontdoor
@@ -62,7 +63,7 @@ def default_steps() -> Steps:
     return Steps(
         prepare_privacy=privacy.apply,
         monitor_connections=monitor_forever,
-        prepare_storage=_no_storage,
+        prepare_storage=store.comfyui_store_args,
         comfyui_listen=comfyui_listen,
         side_services=side_services,
         comfyui_access=functools.partial(access.comfyui_access_lines, show_token=True),
@@ -119,12 +120,3 @@ async def download_models(settings: Settings) -> bool:
 
 def wipe(settings: Settings) -> list[str]:
     return nuke.describe(nuke.nuke(settings))
-
-
-# --- stand-ins until the owning modules are merged into this build ------------------------------
-
-
-def _no_storage(settings: Settings) -> Sequence[str]:
-    if settings.persistent_store is not None:
-        log.warning("storage: PERSISTENT_STORAGE is not supported by this build; ignored")
-    return ()

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import yaml
 from comfy.cli_args import parser
 
 WEIGHTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
@@ -50,12 +51,22 @@ def main() -> None:
     server.serve_forever()
 
 
+def _model_roots(args, base: Path, folder: str) -> list[Path]:
+    """models/<folder>, plus each --extra-model-paths-config section's paths for it."""
+    roots = [base / "models" / folder]
+    for group in args.extra_model_paths_config:
+        for config in group:
+            for section in (yaml.safe_load(Path(config).read_text()) or {}).values():
+                for line in str(section.get(folder, "")).splitlines():
+                    if line.strip():
+                        roots.append(Path(section["base_path"]) / line.strip())
+    return roots
+
+
 def _handler(args, base: Path) -> type:
     def models(folder: str) -> list[str]:
-        root = base / "models" / folder
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.suffix in WEIGHTS)
+        roots = [r for r in _model_roots(args, base, folder) if r.is_dir()]
+        return sorted({p.name for r in roots for p in r.iterdir() if p.suffix in WEIGHTS})
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: object) -> None:
