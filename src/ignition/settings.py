@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     )
     tmp_dir: Path = Field(Path("/tmp"), validation_alias=_env("IGNITION_TMP_DIR"))  # noqa: S108
     home: Path = Field(Path.home(), validation_alias=_env("HOME"))
+    # Where `nuke` is put on PATH at start (the image's PATH includes it).
+    bin_dir: Path = Field(Path("/usr/local/bin"), validation_alias=_env("IGNITION_BIN_DIR"))
 
     # --- services ------------------------------------------------------------------------------
     comfyui_port: int = Field(8188, validation_alias=_env("COMFYUI_PORT"))

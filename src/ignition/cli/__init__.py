@@ -11,19 +11,25 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from ignition import __version__
-from ignition.errors import IgnitionError
+from ignition.errors import ConfigError, IgnitionError
 
 # Imported lazily by name so `ignition status` (the image's HEALTHCHECK) doesn't pay for
 # aiohttp/rich imports of commands it doesn't run.
 _COMMANDS: tuple[str, ...] = (
-    # one command module per line
-    "nuke",
-    "connections",
+    # one command module per line, in the order `ignition --help` lists them
+    "start",
+    "restart",
+    "stop",
+    "status",
     "download",
+    "verify",
     "catalog",
     "template",
-    "verify",
+    "connections",
+    "nuke",
 )
 
 
@@ -47,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except IgnitionError as error:
         print(f"error [{error.code}]: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        # Which variable and why, never pydantic's full text: it repeats the value it rejected.
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            print(f"error [{ConfigError.code}]: {where}: {problem['msg']}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,292 @@
+"""`ignition start`: bring the pod up, keep it up, bring it down. The container's entrypoint.
+
+0. Logging to stdout and IGNITION_STARTUP_LOG (secrets masked); control socket up, so
+   `ignition status|restart|stop` work from the first second.
+1. System check (GPU, disk, RAM; torch/CUDA in the background, as importing torch takes
+   seconds that ComfyUI's own boot should not wait for). Advisory: warns, never stops.
+2. Privacy (hosts blocklist, opt-out env for children) and storage (extra ComfyUI args).
+   A failure here is logged and the pod comes up without it.
+3. Helper scripts in /workspace/scripts and `nuke` on PATH; ComfyUI-Manager's config.ini.
+4. File browser, front door and ComfyUI start at once while models download concurrently
+   (WAIT_FOR_MODELS=true: ComfyUI waits for the downloads, finished or failed).
+5. Run until `ignition stop`, SIGTERM or SIGINT → hard stop: children stopped (SIGTERM, SIGKILL
+   after a grace), nuke if ComfyUI was ready at some point and NUKE_ON_STOP is true, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from ignition import __version__
+from ignition.errors import IgnitionError
+from ignition.run import comfyui, control
+from ignition.run.manager_config import write_manager_config
+from ignition.run.pod_scripts import write_pod_scripts
+from ignition.run.service import ServiceSpec
+from ignition.run.startup_log import (
+    ANNOUNCEMENT,
+    StartupLog,
+    configure_startup_logging,
+    known_secrets,
+)
+from ignition.run.steps import SideService, Steps
+from ignition.run.supervisor import Service, Supervisor
+from ignition.run.system_check import check_system, check_torch
+from ignition.settings import Settings
+
+log = logging.getLogger("ignition.run")
+_T = TypeVar("_T")
+
+# ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
+_IGNITION_ONLY_ENV = (
+    "FILEBROWSER_PASSWORD",
+    "COMFYUI_PASSWORD",
+    "COMFYUI_API_TOKEN",
+    "RUNPOD_API_KEY",
+)
+
+
+class Pod:
+    def __init__(self, settings: Settings, steps: Steps, startup_log: StartupLog) -> None:
+        self.settings = settings
+        self.startup_log = startup_log
+        self.steps = steps
+        self.manager_ui = settings.enable_manager_ui
+        self.state = "starting"  # starting | running | stopping
+        self.downloads = "pending"  # pending | running | done | failed
+        self.started_at = time.time()
+        self.stop_requested = asyncio.Event()
+        self.nuke_report = ""
+        self._stopped = asyncio.Event()
+        self._extra_comfyui_args: tuple[str, ...] = ()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.supervisor = Supervisor(
+            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV},
+            redact=startup_log.mask,
+        )
+
+    # --- the sequence ---------------------------------------------------------------------------
+
+    async def bring_up(self) -> None:
+        log.info("ignition %s: starting the pod", __version__)
+        await self._check_system()
+        self._prepare_privacy_and_storage()
+        self._write_helpers()
+        await self._start_services_and_downloads()
+        self.state = "running"
+
+    async def _check_system(self) -> None:
+        await check_system(self.settings)
+        self._tasks.append(asyncio.create_task(check_torch(self.settings)))
+
+    def _prepare_privacy_and_storage(self) -> None:
+        no_env: Mapping[str, str] = {}
+        privacy_env = self._advisory("privacy", self.steps.prepare_privacy, no_env)
+        self.supervisor.base_env.update(privacy_env)
+        self._extra_comfyui_args = tuple(self._advisory("storage", self.steps.prepare_storage, ()))
+
+    def _write_helpers(self) -> None:
+        # A reboot request left by an earlier life of this run dir is not this ComfyUI's.
+        comfyui.reboot_marker(self.settings).unlink(missing_ok=True)
+        no_paths: list[Path] = []
+        written = self._advisory("scripts", write_pod_scripts, no_paths)
+        log.info("scripts: %s", ", ".join(str(path) for path in written))
+        for flag in comfyui.overridden_flags(self.settings):
+            log.warning("COMFY_FLAGS sets %s, which Ignition sets itself; yours is ignored", flag)
+
+    async def _start_services_and_downloads(self) -> None:
+        settings = self.settings
+        no_services: Sequence[SideService] = ()
+        side = self._advisory("services", self.steps.side_services, no_services)
+        no_lines: Sequence[str] = ()
+        access = self._advisory("access", self.steps.comfyui_access, no_lines)
+        # Both may have generated a password or token: from here on those are masked too.
+        self.startup_log.add_secrets(known_secrets(settings))
+        for service in side:
+            self.supervisor.add(Service(service.name, service.build))
+            self.supervisor.launch(service.name)
+            _announce(service.announcement)
+        self.supervisor.add(
+            Service(comfyui.NAME, self._comfyui_spec, reboot_marker=comfyui.reboot_marker(settings))
+        )
+        _announce(access)
+        self._tasks.append(asyncio.create_task(self._monitor()))
+        downloads = asyncio.create_task(self._provision())
+        self._tasks.append(downloads)
+        if settings.wait_for_models:
+            log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
+            await asyncio.wait({downloads})
+        self.supervisor.launch(comfyui.NAME)
+
+    async def hard_stop(self) -> None:
+        self.state = "stopping"
+        log.info("hard stop: stopping every service")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop_all()
+        self.nuke_report = await self._nuke_if_due()
+        log.info("hard stop: done after %.1f s of uptime", time.time() - self.started_at)
+        self._stopped.set()
+
+    async def _nuke_if_due(self) -> str:
+        comfy = self.supervisor.services.get(comfyui.NAME)
+        if comfy is None or not comfy.ever_ready:
+            log.info("hard stop: no nuke: ComfyUI never became ready (data kept for debugging)")
+            return "not run: ComfyUI never became ready (data kept for debugging)"
+        if not self.settings.nuke_on_stop:
+            log.info("hard stop: no nuke: NUKE_ON_STOP=false")
+            return "not run: NUKE_ON_STOP=false"
+        log.info("hard stop: running the nuke")
+        try:
+            lines = await asyncio.to_thread(self.steps.nuke, self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("hard stop: nuke failed: %s", error)
+            return f"failed: {error}"
+        for line in lines:
+            log.info("nuke: %s", line)
+        return lines[-1].strip() if lines else "done"
+
+    # --- control channel -------------------------------------------------------------------------
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        command = message.get("command")
+        if command == "ping":
+            return {"ok": True}
+        if command == "status":
+            return {"ok": True, "status": self.status()}
+        if command == "stop":
+            self.stop_requested.set()
+            await self._stopped.wait()
+            return {"ok": True, "nuke": self.nuke_report}
+        if command == "restart":
+            return await self._restart(message.get("manager_ui"))
+        return {"ok": False, "error": f"unknown command {command!r}"}
+
+    async def _restart(self, manager_ui: object) -> dict[str, Any]:
+        comfy = self.supervisor.services.get(comfyui.NAME)
+        if self.state == "stopping":
+            return {"ok": False, "error": "the pod is stopping"}
+        if comfy is None or comfy.state == "waiting":
+            return {"ok": False, "error": "ComfyUI has not been started yet (still starting up)"}
+        if isinstance(manager_ui, bool):
+            self.manager_ui = manager_ui
+        pid = await self.supervisor.restart(comfyui.NAME)
+        if pid is None:
+            return {"ok": False, "error": comfy.error or "ComfyUI did not start"}
+        return {"ok": True, "pid": pid, "manager_ui": self.manager_ui}
+
+    def status(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "supervisor": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "state": self.state,
+                "uptime_s": round(time.time() - self.started_at, 1),
+            },
+            "services": {
+                name: service.snapshot() for name, service in self.supervisor.services.items()
+            },
+            "downloads": {"state": self.downloads},
+            "ports": {"comfyui": settings.comfyui_port, "filebrowser": settings.filebrowser_port},
+            "manager_ui": self.manager_ui,
+            "wait_for_models": settings.wait_for_models,
+            "nuke_on_stop": settings.nuke_on_stop,
+        }
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _comfyui_spec(self) -> ServiceSpec:
+        """Built at every (re)start: a Manager toggle applies on the next soft restart."""
+        comfyui.prepare_base_directory(self.settings)
+        write_manager_config(self.settings, ui_enabled=self.manager_ui)
+        return comfyui.comfyui_service(
+            self.settings,
+            listen=self.steps.comfyui_listen(self.settings),
+            ui_enabled=self.manager_ui,
+            extra_args=self._extra_comfyui_args,
+        )
+
+    def _advisory(self, what: str, step: Callable[[Settings], _T], fallback: _T) -> _T:
+        try:
+            return step(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("%s: set-up failed, continuing without it: %s", what, error)
+            return fallback
+
+    async def _provision(self) -> None:
+        self.downloads = "running"
+        try:
+            ok = await self.steps.provision(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("downloads: %s", error)
+            ok = False
+        self.downloads = "done" if ok else "failed"
+        if not ok:
+            log.error("downloads: some models are missing; see above. ComfyUI runs without them")
+
+    async def _monitor(self) -> None:
+        try:
+            await self.steps.monitor_connections(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("privacy: connection monitor stopped: %s", error)
+
+
+def run_until_stopped(settings: Settings, steps: Steps) -> NoReturn:
+    """The entrypoint: run the pod, then leave the moment the hard stop is done.
+
+    Not `asyncio.run`: on the way out it waits for executor threads, and a stop can leave one
+    busy (a download's hash of a 20 GB file, whose coroutine was cancelled) far beyond RunPod's
+    ~10 s stop grace. Every child is already stopped by then, and the log is flushed here.
+    """
+    code = asyncio.new_event_loop().run_until_complete(run_pod(settings, steps))
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+async def run_pod(settings: Settings, steps: Steps) -> int:
+    """The entrypoint's whole life; returns the process exit code."""
+    pod = Pod(settings, steps, configure_startup_logging(settings))
+    try:
+        server = await control.serve(settings.control_socket, pod.handle)
+    except (OSError, RuntimeError) as error:
+        log.error("cannot open the control socket %s: %s", settings.control_socket, error)
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, pod, sig)
+
+    bring_up = asyncio.create_task(pod.bring_up())
+    bring_up.add_done_callback(_report_failed_start)
+    await pod.stop_requested.wait()
+    # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
+    bring_up.cancel()
+    await asyncio.gather(bring_up, return_exceptions=True)
+    await pod.hard_stop()
+    await server.close()
+    return 0
+
+
+def _announce(lines: Sequence[str]) -> None:
+    for line in lines:
+        log.info("%s", line, extra=ANNOUNCEMENT)
+
+
+def _report_failed_start(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("start-up failed; the pod stays up for inspection: %s", error, exc_info=error)
+
+
+def _on_signal(pod: Pod, sig: signal.Signals) -> None:
+    log.info("received %s: hard stop", sig.name)
+    pod.stop_requested.set()

@@ -1,0 +1,122 @@
+"""The parts of `ignition start` that other modules own, called through one seam each.
+
+`ignition start` (run/pod.py) only sequences them; what each does lives in its own module:
+
+    prepare_privacy       hosts blocklist; returns opt-out env vars for every child   privacy/
+    monitor_connections   background loop logging outbound connections             privacy/
+    prepare_storage       persistent model store; returns extra ComfyUI arguments   place/store
+    comfyui_listen        where ComfyUI binds (loopback behind the front door)      run/frontdoor
+    side_services         file browser and front door, supervised beside ComfyUI    run/filebrowser,
+                                                                                    run/frontdoor
+    comfyui_access        how to reach ComfyUI (URL, login, token), announced once  run/access
+    provision             downloads the requested models; True when all are placed  pipeline
+    nuke                  the wipe on hard stop; returns its report as lines        nuke
+
+Tests and unusual builds pass their own `Steps`; `default_steps()` wires the real modules.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ignition import credentials, nuke, privacy
+from ignition.pipeline import provision
+from ignition.place import store
+from ignition.privacy.monitor import monitor_forever
+from ignition.progress import RunDisplay
+from ignition.run import access, filebrowser, frontdoor
+from ignition.run.comfyui import Listen
+from ignition.run.service import ServiceSpec
+from ignition.run.startup_log import LogLines
+from ignition.settings import Settings
+
+log = logging.getLogger("ignition.run")
+
+
+@dataclass(frozen=True)
+class SideService:
+    """A service supervised beside ComfyUI."""
+
+    name: str
+    # Called before every (re)start (it may rewrite config files); None: switched off.
+    build: Callable[[], ServiceSpec | None]
+    # Shown once at start; may carry a password generated for this pod (unmasked on stdout only).
+    announcement: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Steps:
+    prepare_privacy: Callable[[Settings], Mapping[str, str]]
+    monitor_connections: Callable[[Settings], Awaitable[None]]
+    prepare_storage: Callable[[Settings], Sequence[str]]
+    comfyui_listen: Callable[[Settings], Listen]
+    side_services: Callable[[Settings], Sequence[SideService]]
+    comfyui_access: Callable[[Settings], Sequence[str]]
+    provision: Callable[[Settings], Awaitable[bool]]
+    nuke: Callable[[Settings], Sequence[str]]
+
+
+def default_steps() -> Steps:
+    return Steps(
+        prepare_privacy=privacy.apply,
+        monitor_connections=monitor_forever,
+        prepare_storage=store.comfyui_store_args,
+        comfyui_listen=comfyui_listen,
+        side_services=side_services,
+        comfyui_access=functools.partial(access.comfyui_access_lines, show_token=True),
+        provision=download_models,
+        nuke=wipe,
+    )
+
+
+def comfyui_listen(settings: Settings) -> Listen:
+    host, port = frontdoor.comfyui_bind(settings)
+    return Listen(host, port)
+
+
+def side_services(settings: Settings) -> list[SideService]:
+    services = [
+        SideService("frontdoor", functools.partial(frontdoor.frontdoor_service, settings)),
+    ]
+    if not settings.filebrowser_enabled:
+        services.append(
+            SideService(
+                filebrowser.SERVICE_NAME,
+                functools.partial(filebrowser.filebrowser_service, settings),
+            )
+        )
+    else:
+        # Fetched once, here: only this first lookup knows whether it was just generated, which
+        # decides whether the announcement may show it.
+        password = credentials.filebrowser_password(settings)
+        services.append(
+            SideService(
+                filebrowser.SERVICE_NAME,
+                functools.partial(filebrowser.filebrowser_service, settings, password=password),
+                filebrowser.filebrowser_announcement(settings, password),
+            )
+        )
+    return services
+
+
+async def download_models(settings: Settings) -> bool:
+    """The download pipeline, its progress lines in the start-up log, its failures named."""
+    display = RunDisplay(settings.status_file, stream=LogLines(log), tty=False)
+    report = await provision(settings, display=display)
+    for outcome in report.outcomes:
+        if not outcome.in_place:
+            log.error("downloads: %s failed: %s", outcome.name, outcome.error or outcome.status)
+    if report.outcomes:
+        log.info(
+            "downloads: %d of %d in place",
+            sum(o.in_place for o in report.outcomes),
+            len(report.outcomes),
+        )
+    return report.ok
+
+
+def wipe(settings: Settings) -> list[str]:
+    return nuke.describe(nuke.nuke(settings))

@@ -1,0 +1,75 @@
+"""`ignition start` with everything on: file browser, password front door, privacy."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pod_harness import Pod, free_port, make_pod, require_tool, wait_for
+
+
+@pytest.fixture
+def pod(tmp_path: Path) -> Iterator[Pod]:
+    require_tool("caddy")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    started = make_pod(
+        tmp_path,
+        FILEBROWSER_ENABLED="true",
+        COMFYUI_AUTH="true",
+        PRIVACY_MODE="on",
+        COMFYUI_INTERNAL_PORT=str(free_port()),
+    )
+    yield started
+    started.kill()
+
+
+def _status_code(port: int, path: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_file_browser_front_door_and_privacy(pod: Pod) -> None:
+    pod.start()
+
+    def all_ready() -> dict[str, dict[str, object]] | None:
+        services: dict[str, dict[str, object]] = pod.status().get("services", {})
+        names = {"comfyui", "filebrowser", "frontdoor"}
+        ok = names <= services.keys() and all(services[n]["ready"] for n in names)
+        return services if ok else None
+
+    services = wait_for(all_ready, 30, "ComfyUI, file browser and front door ready")
+
+    secrets = json.loads((pod.workspace / ".ignition" / "secrets.json").read_text())
+    password, token = secrets["filebrowser_password"], secrets["comfyui_api_token"]
+    # Generated: shown once on stdout (the container log), masked in the start-up log file.
+    assert pod.output.read_text().count(password) == 1
+    assert password not in pod.startup_log and token not in pod.startup_log
+
+    # ComfyUI itself listens on loopback; the public port answers only with credentials.
+    internal = pod.env["COMFYUI_INTERNAL_PORT"]
+    assert pod.get_from(int(internal), "/system_stats")["system"]["argv"][-4:] == [
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        internal,
+    ]
+    assert _status_code(pod.port, "/system_stats") == 401
+    assert _status_code(pod.port, "/system_stats", token) == 200
+    assert "0.0.0.0 telemetry.stability.ai" in Path(pod.env["IGNITION_HOSTS_FILE"]).read_text()
+
+    children = [psutil.Process(services[n]["pid"]) for n in services]  # type: ignore[arg-type]
+    assert pod.cli("stop").returncode == 0
+    assert pod.wait_exit() == 0
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
