@@ -85,7 +85,7 @@ RUN --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
         /opt/uv/bin/uv pip install ${EXTRA_PYTHON_PACKAGES}; fi \
     && python -m compileall -q "${COMFYUI_DIR}"
 
-COPY pyproject.toml README.md /opt/ignition/
+COPY pyproject.toml README.md LICENSE /opt/ignition/
 COPY src /opt/ignition/src
 # Opt-in extras a person runs inside the pod (see the README); nothing runs them by default.
 COPY scripts/optional /opt/ignition/optional

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from ignition import __version__
 from ignition.errors import ConfigError, IgnitionError
 
-# Imported lazily by name so `ignition status` (the image's HEALTHCHECK) doesn't pay for
-# aiohttp/rich imports of commands it doesn't run.
+# Imported by name, and only the one being run: `ignition status` (the image's HEALTHCHECK,
+# every 30 s) must not pay for the aiohttp/jsonschema imports of commands it doesn't run.
 _COMMANDS: tuple[str, ...] = (
     # one command module per line, in the order `ignition --help` lists them
     "start",
@@ -33,22 +33,24 @@ _COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI, or (`only`) just that command: enough to parse and run it."""
     parser = argparse.ArgumentParser(
         prog="ignition",
         description="Provision models and run ComfyUI on a RunPod pod.",
     )
     parser.add_argument("--version", action="version", version=f"ignition {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _COMMANDS:
+    for name in (only,) if only in _COMMANDS else _COMMANDS:
         module = importlib.import_module(f"ignition.cli.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     try:
         code: int = args.handler(args)
     except IgnitionError as error:

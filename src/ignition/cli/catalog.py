@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ignition.resolve.catalog import CatalogEntry, load_catalog
+if TYPE_CHECKING:
+    from ignition.resolve.catalog import CatalogEntry
 
 
 def register(subparsers: Any) -> None:
@@ -19,6 +20,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: loading the resolve package pulls aiohttp, which the HEALTHCHECK's
+    # `ignition status` (it builds the same parser) must not pay for.
+    from ignition.resolve.catalog import load_catalog
+
     entries = list(load_catalog().values())
     print(markdown_table(entries) if args.markdown else plain_table(entries))
     return 0

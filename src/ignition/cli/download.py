@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ignition.errors import ConfigError
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
 from ignition.settings import load_settings
@@ -53,17 +50,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""
         overrides["comfyui_workflows"] = ",".join(args.workflow or ())
-    try:
-        settings = load_settings(**overrides)
-    except ValidationError as error:
-        # Field and reason only: pydantic's own text repeats the input, which may be a secret.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise ConfigError(
-            f"unusable settings: {problems}", hint="fix the environment variable it names"
-        ) from None
+    settings = load_settings(**overrides)  # a bad value is reported by cli.main
     # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
     display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
     from ignition.pipeline import provision
