@@ -25,6 +25,7 @@ from pathlib import Path
 from ignition import credentials
 from ignition.credentials import Secret
 from ignition.errors import ConfigError
+from ignition.run import urls
 from ignition.run.service import ServiceSpec
 from ignition.settings import Settings
 
@@ -131,11 +132,8 @@ def filebrowser_announcement(settings: Settings, password: Secret) -> list[str]:
 
 
 def public_url(settings: Settings) -> str:
-    """Where a person opens the file browser: RunPod's proxy when on a pod, else this machine."""
-    port = settings.filebrowser_port
-    if settings.runpod_pod_id:
-        return f"https://{settings.runpod_pod_id}-{port}.proxy.runpod.net/"
-    return f"http://localhost:{port}/"
+    """Where a person opens the file browser (a folder listing, hence the trailing slash)."""
+    return urls.public_url(settings, settings.filebrowser_port) + "/"
 
 
 def state_dir(settings: Settings) -> Path:

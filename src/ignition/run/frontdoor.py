@@ -31,6 +31,7 @@ import bcrypt
 from ignition import credentials
 from ignition.errors import ConfigError
 from ignition.run.service import ServiceSpec
+from ignition.run.urls import public_url
 from ignition.settings import Settings
 
 USERNAME = "admin"
@@ -103,9 +104,7 @@ def comfyui_bind(settings: Settings) -> tuple[str, int]:
 
 
 def comfyui_public_url(settings: Settings) -> str:
-    if settings.runpod_pod_id:
-        return f"https://{settings.runpod_pod_id}-{settings.comfyui_port}.proxy.runpod.net"
-    return f"http://localhost:{settings.comfyui_port}"
+    return public_url(settings, settings.comfyui_port)
 
 
 def _pod_origin(settings: Settings) -> str | None:
