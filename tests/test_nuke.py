@@ -9,8 +9,8 @@ import pytest
 
 from ignition.errors import ConfigError
 from ignition.nuke import NukeReport, nuke
+from ignition.run.pod_scripts import write_pod_scripts
 from ignition.settings import Settings, load_settings
-from ignition.wrappers import wrapper_script
 from unprivileged import hand_over, reachable_dir, run_unprivileged
 
 DELETED = [
@@ -238,18 +238,17 @@ def test_the_cli_with_yes_deletes_and_says_how_much(tmp_path: Path) -> None:
 
 def test_the_seed_wrappers_pass_shellcheck_and_run_ignition(tmp_path: Path) -> None:
     build(tmp_path)
-    scripts = {"nuke": wrapper_script("nuke"), "show-connections.sh": wrapper_script("connections")}
-    for name, text in scripts.items():
-        (tmp_path / name).write_text(text)
-        (tmp_path / name).chmod(0o755)
+    # The scripts exactly as `ignition start` writes them; only their location is a temp dir.
+    written = write_pod_scripts(load_settings(workspace=tmp_path / "pod", bin_dir=tmp_path))
+    scripts = {path.name: path for path in written if path.name in {"nuke", "show-connections.sh"}}
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         assert not os.environ.get("IGNITION_TEST_REQUIRE_TOOLS"), "shellcheck is not installed"
     else:
-        subprocess.run([shellcheck, *(str(tmp_path / name) for name in scripts)], check=True)
-    shown = cli(tmp_path, str(tmp_path / "show-connections.sh"))
+        subprocess.run([shellcheck, *map(str, scripts.values())], check=True)
+    shown = cli(tmp_path, str(scripts["show-connections.sh"]))
     assert shown.returncode == 0, shown.stderr
     assert "No outbound connections logged" in shown.stdout
-    nuked = cli(tmp_path, str(tmp_path / "nuke"), "--yes")
+    nuked = cli(tmp_path, str(scripts["nuke"]), "--yes")
     assert nuked.returncode == 0, nuked.stderr
     assert existing(tmp_path, DELETED) == []
