@@ -187,3 +187,19 @@ def test_the_process_list_never_shows_a_token(fakes: Fakes) -> None:
     assert seen
     assert all(fakes.civitai.token.encode() not in cmdline for cmdline in seen)
     assert fakes.civitai.token.encode() not in out + err
+
+
+def test_an_unresolved_runpod_secret_is_named_and_counts_as_unset(fakes: Fakes) -> None:
+    serve_catalog(fakes, "clip_l")
+    result = ignition(
+        fakes,
+        "download",
+        "--hf",
+        "clip_l",
+        "--models-dir",
+        str(fakes.models_dir),
+        HF_TOKEN="{{ RUNPOD_SECRET_hf_token }}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HF_TOKEN is '{{ RUNPOD_SECRET_hf_token }}': RunPod has no such secret" in result.stderr
+    assert fakes.hf.counters.authorization_seen == [], "a placeholder must never be sent"

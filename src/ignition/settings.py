@@ -155,8 +155,12 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**clean)
 
 
-def unresolved_secret_names() -> list[str]:
-    """Env vars holding a `{{ RUNPOD_SECRET_* }}` placeholder: the secret was never created."""
+def unresolved_secret_warnings() -> list[str]:
+    """One message per env var holding a `{{ RUNPOD_SECRET_* }}` RunPod did not resolve.
+
+    Such a value counts as unset; without this warning a gated download would say "set HF_TOKEN"
+    to a user whose template does set it.
+    """
     names = (
         "CIVITAI_TOKEN",
         "CIVITAI_API_KEY",
@@ -167,4 +171,9 @@ def unresolved_secret_names() -> list[str]:
         "COMFYUI_API_TOKEN",
         "RUNPOD_API_KEY",
     )
-    return [n for n in names if os.environ.get(n, "").strip().startswith(_UNRESOLVED_PLACEHOLDER)]
+    return [
+        f"{name} is {value.strip()!r}: RunPod has no such secret, so {name} counts as unset; "
+        "create the secret in RunPod (Settings → Secrets) or remove the variable"
+        for name in names
+        if (value := os.environ.get(name, "")).strip().startswith(_UNRESOLVED_PLACEHOLDER)
+    ]

@@ -40,7 +40,7 @@ from ignition.run.startup_log import (
 from ignition.run.steps import SideService, Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
-from ignition.settings import Settings
+from ignition.settings import Settings, unresolved_secret_warnings
 
 log = logging.getLogger("ignition.run")
 _T = TypeVar("_T")
@@ -84,6 +84,8 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
+        for warning in unresolved_secret_warnings():
+            log.warning("%s", warning)
         await check_system(self.settings)
         self._tasks.append(asyncio.create_task(check_torch(self.settings)))
 
