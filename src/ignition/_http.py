@@ -9,7 +9,9 @@ it, and a token must never leak to a CDN.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,6 +51,12 @@ def describe_network_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def is_certificate_error(error: BaseException) -> bool:
+    """The server's TLS certificate was refused: permanent, not worth another try."""
+    refused = (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError)
+    return isinstance(error, refused)
+
+
 def host_of(url: str) -> str:
     """`host[:port]`, lower-cased: the unit tokens are scoped to."""
     return urlsplit(url).netloc.lower()
@@ -62,6 +70,15 @@ def redact_url(url: str) -> str:
         netloc = f"{netloc}:{parts.port}"
     query = [(k, v) for k, v in parse_qsl(parts.query) if k in _SHOWABLE_QUERY_KEYS]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of a run, for aiohttp and the engine's own connections alike: the
+    system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set (read when first used)."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 @dataclass(frozen=True)
@@ -133,10 +150,13 @@ class HttpClient:
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
+        self._on_close: list[Callable[[], None]] = []
         self.retry = retry or RetryPolicy()
 
     async def __aenter__(self) -> HttpClient:
-        connector = aiohttp.TCPConnector(limit=self._connections * 2, limit_per_host=0)
+        connector = aiohttp.TCPConnector(
+            limit=self._connections * 2, limit_per_host=0, ssl=tls_context()
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
@@ -153,9 +173,19 @@ class HttpClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        while self._on_close:
+            self._on_close.pop()()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def call_on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the client closes (the engine's own idle connections)."""
+        self._on_close.append(callback)
+
+    @property
+    def connect_timeout_s(self) -> float:
+        return float(self._timeout.sock_connect or 0)
 
     @property
     def read_timeout_s(self) -> float:
@@ -201,6 +231,8 @@ class HttpClient:
         while True:
             try:
                 response = await self._follow(url, headers, method, stop_at_other_host)
+            except aiohttp.ClientConnectorCertificateError:
+                raise  # asking again gets the same certificate
             except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
                 delay = policy.delay_s(attempt, None)
                 if delay is None:

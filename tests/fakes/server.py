@@ -1,6 +1,7 @@
 """Run an aiohttp app on a loopback address in a thread with its own event loop."""
 
 import asyncio
+import ssl
 import threading
 from collections import Counter
 
@@ -8,9 +9,12 @@ from aiohttp import web
 
 
 class ServerThread:
-    def __init__(self, app: web.Application, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: web.Application, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self.host = host
+        self.tls = tls
         self.port = 0
         self._loop = asyncio.new_event_loop()
         # A client hanging up cancels its handler, so a stalled response ends with its connection.
@@ -22,7 +26,7 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> "ServerThread":
         self._thread.start()
@@ -44,7 +48,7 @@ class ServerThread:
 
     async def _setup(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.tls)
         await site.start()
         self.port = self._runner.addresses[0][1]
 

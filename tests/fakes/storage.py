@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -104,6 +105,11 @@ class Faults:
     no_length: bool = False
     # A link stops working (403 "Request has expired") once this many bytes went out under it.
     expire_after_bytes: int | None = None
+    # Hang up without answering on this many requests that come on a connection which already
+    # answered one: a keep-alive connection the server dropped just as the client reused it.
+    hangup_reused: int = 0
+    # Answer with "Connection: close": no keep-alive.
+    no_keep_alive: bool = False
 
 
 class _Pace:
@@ -134,6 +140,7 @@ class FakeStorage:
         per_connection_bps: float | None = None,
         total_bps: float | None = None,
         chunk_bytes: int = 64 * 1024,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.blobs: dict[str, Blob] = {}
         self.faults = Faults()
@@ -142,13 +149,14 @@ class FakeStorage:
         self.links_issued = 0
         self.active = 0
         self.max_active = 0
+        self.connections: set[object] = set()  # client (host, port) pairs seen: TCP connections
         self.chunk_bytes = chunk_bytes
         self.throttle(per_connection_bps, total_bps)
         self._served_by_link: dict[str, int] = {}
         app = web.Application()
         app.router.add_route("GET", "/blobs/{key}", self._serve)
         app.router.add_route("HEAD", "/blobs/{key}", self._serve)
-        self.server = ServerThread(app, host=host)
+        self.server = ServerThread(app, host=host, tls=tls)
 
     def throttle(self, per_connection_bps: float | None, total_bps: float | None) -> None:
         """Cap each connection and the whole link (bytes/s; None: unlimited)."""
@@ -167,6 +175,13 @@ class FakeStorage:
     # --- the handler ---------------------------------------------------------------------------
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.counters.count(request)
+        assert request.transport is not None
+        peer = request.transport.get_extra_info("peername")
+        if self.faults.hangup_reused and peer in self.connections:
+            self.faults.hangup_reused -= 1
+            request.transport.close()
+            return web.Response(status=503)  # never sent: the connection is gone
+        self.connections.add(peer)
         blob = self.blobs.get(request.match_info["key"])
         signature = request.query.get("X-Amz-Signature", "")
         status, body = self._refusal(request, blob, signature)
@@ -190,6 +205,8 @@ class FakeStorage:
         self.statuses.append(status)
         response = web.StreamResponse(status=status, headers=headers)
         response.content_type = "application/octet-stream"
+        if faults.no_keep_alive:
+            response.force_close()
         if faults.no_length:
             response.enable_chunked_encoding()
         else:

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ignition._http import (
@@ -25,6 +26,8 @@ from ignition._http import (
     HttpClient,
     Response,
     RetryPolicy,
+    describe_network_error,
+    is_certificate_error,
     raise_for_status,
     redact_url,
 )
@@ -39,6 +42,7 @@ from ignition.errors import (
 )
 from ignition.fetch._memory import keep_socket_buffers_in_heap
 from ignition.fetch.budget import ConnectionBudget, budget_for
+from ignition.fetch.disk import reserve, write_at
 from ignition.fetch.hashing import PrefixHasher
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.resume import (
@@ -50,6 +54,7 @@ from ignition.fetch.resume import (
 )
 from ignition.fetch.segments import Segment, SegmentPlan
 from ignition.fetch.verify import check_body_start
+from ignition.fetch.wire import WireError, direct
 from ignition.records import FetchedFile, FetchRequest
 
 _UNKNOWN_END = 1 << 62
@@ -59,14 +64,19 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NO_CLIENT_RETRY = RetryPolicy(attempts=1)
 # Whole-file attempts: a bad sha256 earns one refetch, a changed source up to two restarts.
 _MAX_ATTEMPTS = 3
-_MIN_SAVE_BYTES = 8 << 20
+_MIN_SAVE_BYTES = 32 << 20
+_CERTIFICATE_HINT = (
+    "the server's TLS certificate is not trusted here; behind a TLS-inspecting proxy or with a "
+    "private CA, point SSL_CERT_FILE at its CA bundle"
+)
 
 
 @dataclass(frozen=True)
 class Tuning:
     """Engine knobs. Memory in flight is about connections × buffer_bytes."""
 
-    buffer_bytes: int = 1 << 20
+    # Read buffer per connection (two each), and the batch size of the one-stream fallback.
+    buffer_bytes: int = 256 << 10
     # Largest ranged request: big enough that a request's round trip is noise (0.8 s at
     # 20 MB/s), small enough that the hashed prefix trails the download by connections × this.
     piece_bytes: int = 16 << 20
@@ -75,7 +85,7 @@ class Tuning:
     # Failures in a row, on one file, without a byte of progress, before giving up. Backoff
     # between them follows the client's RetryPolicy (1 s doubling to 30 s by default).
     max_failures: int = 8
-    save_every_s: float = 1.0
+    save_every_s: float = 2.0
 
 
 class _Retryable(Exception):
@@ -177,6 +187,7 @@ class _FileTransfer:
         self._budget: ConnectionBudget = budget_for(client)
         self._label = request.label
         self._url = request.url  # becomes the presigned storage URL after the first request
+        self._content_type: str | None = None
         self._state = PartialState(request.identity)
         self._plan: SegmentPlan | None = None
         self._fd = -1
@@ -186,7 +197,6 @@ class _FileTransfer:
         self._total_failures = 0
         self._saved_at = 0.0
         self._saved_bytes = 0
-        self._writes: set[asyncio.Future[int]] = set()
         self._renewing = asyncio.Lock()
 
     # --- the attempt -----------------------------------------------------------------------------
@@ -215,7 +225,6 @@ class _FileTransfer:
             sha256 = await self._hasher.finish(size)
         finally:
             await self._hasher.close()
-            await asyncio.gather(*self._writes, return_exceptions=True)
             os.close(self._fd)
             if self._done_bytes:
                 # Stopped (pod stop, Ctrl-C, a failure): the next run resumes from here.
@@ -262,7 +271,9 @@ class _FileTransfer:
                 except NETWORK_ERRORS as error:
                     # The client already retried this request under its policy.
                     raise TransferFailedError(
-                        f"{self._label}: cannot reach {redact_url(self._url)} ({error!r})"
+                        f"{self._label}: cannot reach {redact_url(self._url)} "
+                        f"({describe_network_error(error)})",
+                        hint=_CERTIFICATE_HINT if is_certificate_error(error) else None,
                     ) from None
                 except _Retryable as failure:
                     delay = self._failed(failure)
@@ -311,6 +322,7 @@ class _FileTransfer:
             # retries …): raised as HttpError for the resolver's source to explain.
             await raise_for_status(response)
         etag = response.headers.get("ETag")
+        self._content_type = response.headers.get("Content-Type")
         if status == 206:
             start, total = _content_range(response.headers.get("Content-Range"))
             if start != first:
@@ -323,6 +335,11 @@ class _FileTransfer:
         self._check_identity(total, etag)
         self._state.size = total
         self._state.etag = etag
+        if total is not None:
+            try:
+                reserve(self._fd, total)
+            except OSError as error:
+                raise self._disk_error(error) from None
         self._progress.set_total(total)
         if status != 206 or total is None:
             self._plan = None  # one stream
@@ -350,17 +367,13 @@ class _FileTransfer:
         ):
             raise _StartOver("the file's ETag changed since the partial was written")
 
-    async def _check_status(self, response: Response) -> None:
-        status = response.status
-        if status in (200, 206):
-            return
-        if status in _RETRY_STATUSES:
-            retry_after = response.headers.get("Retry-After", "")
-            delay = float(retry_after) if retry_after.isdigit() else None
-            where = redact_url(str(response.url))
-            # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
-            raise _Retryable(f"HTTP {status} from {where}", delay_s=delay)
-        await raise_for_status(response)
+    def _check_range(self, content_range: str | None, segment: Segment) -> None:
+        """A 206 to a segment's request must be for this file, starting where we asked."""
+        start, total = _content_range(content_range)
+        if total != self._state.size:
+            raise _StartOver(f"the file is now {total} bytes, not {self._state.size}")
+        if start != segment.position:
+            raise _Retryable(f"asked for byte {segment.position}, got a range at {start}")
 
     # --- segments -------------------------------------------------------------------------------
     async def _stream_first(self, response: Response, workers: asyncio.TaskGroup) -> float | None:
@@ -393,12 +406,17 @@ class _FileTransfer:
         """Fetch one segment (on `response` if already open). Returns a backoff after a failure."""
         assert self._plan is not None
         try:
+            if response is None and direct(self._url) and await self._fetch_wire(segment):
+                return None
             async with contextlib.AsyncExitStack() as stack:
                 if response is None:
                     response = await self._open_range(stack, segment)
                 await self._stream(response, segment)
         except _Retryable as failure:
             return self._failed(failure)
+        except WireError as error:
+            where = f"{error} at byte {segment.position}"
+            return self._failed(_Retryable(where, stalled=error.stalled))
         except TimeoutError:
             return self._failed(_Retryable("no answer", stalled=True))
         except NETWORK_ERRORS as error:
@@ -406,6 +424,41 @@ class _FileTransfer:
         finally:
             self._plan.finish(segment)
         return None
+
+    async def _fetch_wire(self, segment: Segment) -> bool:
+        """Fetch `segment` on a raw keep-alive connection (wire.py, the fast path). False when
+        the answer is one for the HttpClient (an error to explain, an expired link, a redirect):
+        nothing was read, and the caller asks again through the client."""
+        url, wire = self._url, self._budget.wire
+        while True:
+            connection = await wire.connect(url, self._tuning.buffer_bytes)
+            try:
+                head = await connection.request(
+                    url, segment.position, segment.end - 1, self._client.auth_headers(url)
+                )
+                break
+            except WireError as error:
+                connection.close()
+                if not (connection.reused and error.before_answer):
+                    raise
+                # The server had closed this idle connection: ask on another one.
+            except BaseException:
+                connection.close()
+                raise
+        try:
+            _raise_if_transient(head.status, head.headers, url)
+            if head.status != 206 or head.plain_body_length is None:
+                connection.close()
+                return False
+            self._check_range(head.headers.get("content-range"), segment)
+            await connection.stream_body(head, segment, self._write)
+        except BaseException:
+            connection.close()
+            raise
+        wire.give_back(url, connection)
+        if segment.position < segment.end:
+            raise _Retryable(f"the answer ended at byte {segment.position}")
+        return True
 
     async def _open_range(self, stack: contextlib.AsyncExitStack, segment: Segment) -> Response:
         headers = _range_header(segment.position, segment.end - 1)
@@ -429,14 +482,13 @@ class _FileTransfer:
                 response = await stack.enter_async_context(
                     self._client.get(self._url, headers=headers, retry=_NO_CLIENT_RETRY)
                 )
-        await self._check_status(response)
+        _raise_if_transient(response.status, response.headers, str(response.url))
+        if response.status == 200:
+            raise _Retryable("HTTP 200 to a Range request (Range support stopped)")
         if response.status != 206:
-            raise _Retryable(f"HTTP {response.status} to a Range request (Range support stopped)")
-        start, total = _content_range(response.headers.get("Content-Range"))
-        if total != self._state.size:
-            raise _StartOver(f"the file is now {total} bytes, not {self._state.size}")
-        if start != segment.position:
-            raise _Retryable(f"asked for byte {segment.position}, got a range at {start}")
+            await raise_for_status(response)
+            raise _Retryable(f"HTTP {response.status} to a Range request")
+        self._check_range(response.headers.get("Content-Range"), segment)
         return response
 
     async def _stream_single(self, response: Response, first: int) -> None:
@@ -472,9 +524,6 @@ class _FileTransfer:
                     ) from None
                 if not chunk:
                     break
-                if segment.position == 0:
-                    # The classic failure: a login page saved as .safetensors.
-                    check_body_start(chunk, response.headers.get("Content-Type"), self._label)
                 room = segment.end - segment.position
                 if len(chunk) > room:
                     chunk = chunk[:room]
@@ -482,15 +531,15 @@ class _FileTransfer:
                 buffered += len(chunk)
                 segment.position += len(chunk)
                 if buffered >= self._tuning.buffer_bytes:
-                    await self._write(offset, chunks)
+                    self._write(offset, *chunks)
                     offset, chunks, buffered = segment.position, [], 0
         except _Retryable:
             response.close()
             if chunks:
-                await self._write(offset, chunks)
+                self._write(offset, *chunks)
             raise
         if chunks:
-            await self._write(offset, chunks)
+            self._write(offset, *chunks)
         if segment.position < segment.end:
             if segment.end == _UNKNOWN_END:
                 return  # no length announced: the end of the body is the end of the file
@@ -500,15 +549,13 @@ class _FileTransfer:
             response.close()  # another connection took the rest of this range
 
     # --- disk and bookkeeping -------------------------------------------------------------------
-    async def _write(self, offset: int, chunks: list[bytes]) -> None:
-        # The write runs in a thread (a slow disk must not stall the other connections) and is
-        # shielded: a cancelled transfer waits for it before closing the file descriptor.
-        loop = asyncio.get_running_loop()
-        write = loop.run_in_executor(None, _write_at, self._fd, chunks, offset)
-        self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
+    def _write(self, offset: int, *chunks: bytes | memoryview) -> None:
+        """Write bytes where they belong (on the loop: see fetch/disk.py) and record them."""
+        if offset == 0:
+            # The classic failure: a login page saved as .safetensors.
+            check_body_start(bytes(chunks[0][:512]), self._content_type, self._label)
         try:
-            written = await asyncio.shield(write)
+            written = write_at(self._fd, chunks, offset)
         except OSError as error:
             raise self._disk_error(error) from None
         self._state.done.add(offset, offset + written)
@@ -520,14 +567,14 @@ class _FileTransfer:
         self._save()
 
     def _save(self, *, force: bool = False) -> None:
-        """Record the done ranges every `save_every_s`, and every 2% of the file, so that a
+        """Record the done ranges every `save_every_s`, and every 4% of the file, so that a
         killed run costs its successor at most a few percent of the file."""
         now = time.monotonic()
         unsaved = self._done_bytes - self._saved_bytes
         if (
             force
             or now - self._saved_at >= self._tuning.save_every_s
-            or unsaved >= max((self._state.size or 0) // 50, _MIN_SAVE_BYTES)
+            or unsaved >= max((self._state.size or 0) // 25, _MIN_SAVE_BYTES)
         ):
             try:
                 save_partial(self._request.staging_path, self._state)
@@ -581,19 +628,13 @@ def _root_cause(group: BaseExceptionGroup) -> BaseException:
     return leaves[0] if leaves else group
 
 
-def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """pwritev the chunks at `offset` (no joining copy); loops over short writes."""
-    total = sum(len(c) for c in chunks)
-    pending: list[bytes | memoryview] = list(chunks)
-    while pending:
-        written = os.pwritev(fd, pending, offset)
-        offset += written
-        while pending and written >= len(pending[0]):
-            written -= len(pending[0])
-            pending.pop(0)
-        if pending and written:
-            pending[0] = memoryview(pending[0])[written:]
-    return total
+def _raise_if_transient(status: int, headers: Mapping[str, str], url: str) -> None:
+    """_Retryable for a rate limit or a server hiccup; other statuses are the caller's."""
+    if status in _RETRY_STATUSES:
+        retry_after = headers.get("Retry-After") or headers.get("retry-after") or ""
+        delay = float(retry_after) if retry_after.isdigit() else None
+        # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
+        raise _Retryable(f"HTTP {status} from {redact_url(url)}", delay_s=delay)
 
 
 def _range_header(first: int, last: int | None) -> dict[str, str]:

@@ -1,0 +1,160 @@
+"""The engine's own keep-alive connections (fetch/wire.py): reuse, hang-ups, TLS and proxies."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from fakes.content import noise
+from fakes.storage import FakeStorage
+from ignition._http import HttpClient, RetryPolicy, tls_context
+from ignition.errors import TransferFailedError
+from ignition.fetch import Tuning, fetch_file
+from ignition.fetch.progress import NoProgress
+from ignition.fetch.wire import direct
+from ignition.records import FetchRequest
+
+MB = 1 << 20
+
+
+class RecordedSleeps:
+    """A RetryPolicy sleep that records every backoff instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def _direct_request(storage: FakeStorage, data: bytes, tmp_path: Path) -> FetchRequest:
+    """A request straight to a presigned storage link (no API in front)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return FetchRequest(
+        url=storage.put("model", data),
+        staging_path=tmp_path / "staging" / "model.safetensors",
+        expected_size=len(data),
+        expected_sha256=digest,
+        identity=f"sha256:{digest}",
+        label="model.safetensors",
+    )
+
+
+async def test_segments_reuse_keep_alive_connections(
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
+) -> None:
+    request, blob = make_request(noise(6 * MB))
+    small_pieces = Tuning(**{**tuning.__dict__, "piece_bytes": 512 * 1024})
+
+    fetched = await fetch_file(client, request, NoProgress(), tuning=small_pieces)
+
+    assert fetched.sha256 == blob.sha256()
+    ranged = storage.statuses.count(206)
+    # One connection per slot of the budget (plus the HTTP client's own for the first
+    # request), however many ranges went over them.
+    assert ranged > client.connections + 1
+    assert len(storage.connections) <= client.connections + 1
+
+
+async def test_a_server_without_keep_alive_gets_a_connection_per_range(
+    storage: FakeStorage, client: HttpClient, make_request, tuning: Tuning
+) -> None:
+    storage.faults.no_keep_alive = True
+    request, blob = make_request(noise(3 * MB))
+
+    fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
+
+    assert fetched.sha256 == blob.sha256()
+    assert len(storage.connections) == storage.statuses.count(206)
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced_without_a_retry(
+    storage: FakeStorage, make_request, tuning: Tuning
+) -> None:
+    sleeps = RecordedSleeps()
+    storage.faults.hangup_reused = 3
+    request, blob = make_request(noise(4 * MB))
+    small_pieces = Tuning(**{**tuning.__dict__, "piece_bytes": 512 * 1024})
+
+    async with HttpClient(connections=2, read_timeout_s=5, retry=RetryPolicy(sleep=sleeps)) as http:
+        fetched = await fetch_file(http, request, NoProgress(), tuning=small_pieces)
+
+    assert fetched.sha256 == blob.sha256()
+    assert storage.faults.hangup_reused == 0  # every hang-up happened …
+    assert sleeps.delays == []  # … and none was counted as a failure to back off from
+
+
+@pytest.fixture
+def trusted_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[trustme.CA]:
+    """A private CA that this process's TLS context trusts (through SSL_CERT_FILE)."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    tls_context.cache_clear()
+    yield ca
+    tls_context.cache_clear()
+
+
+async def test_ranges_are_fetched_over_tls(
+    trusted_ca: trustme.CA, tmp_path: Path, tuning: Tuning
+) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trusted_ca.issue_cert("127.0.0.2").configure_cert(server_tls)
+    storage = FakeStorage(per_connection_bps=16 * MB, tls=server_tls)
+    storage.server.start()
+    try:
+        data = noise(3 * MB)
+        request = _direct_request(storage, data, tmp_path)
+        assert request.url.startswith("https://127.0.0.2:")
+
+        async with HttpClient(connections=4, read_timeout_s=5) as http:
+            fetched = await fetch_file(http, request, NoProgress(), tuning=tuning)
+    finally:
+        storage.server.stop()
+
+    assert fetched.sha256 == request.expected_sha256
+    assert storage.statuses.count(206) > 1
+
+
+async def test_an_untrusted_certificate_fails_with_a_clear_error(
+    tmp_path: Path, tuning: Tuning
+) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.2").configure_cert(server_tls)  # a CA nobody trusts
+    storage = FakeStorage(tls=server_tls)
+    storage.server.start()
+    try:
+        request = _direct_request(storage, noise(MB), tmp_path)
+        async with HttpClient(connections=2, read_timeout_s=5) as http:
+            with pytest.raises(TransferFailedError) as failure:
+                await fetch_file(http, request, NoProgress(), tuning=tuning)
+    finally:
+        storage.server.stop()
+
+    assert "certificate verify failed" in str(failure.value).lower()
+    assert "SSL_CERT_FILE" in failure.value.hint
+    assert storage.counters.requests == {}  # refused at the handshake, once
+
+    assert not (tmp_path / "staging" / "model.safetensors").exists()
+
+
+def test_a_configured_proxy_leaves_ranges_to_the_http_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert direct("https://cdn.example/file")
+    assert not direct("ftp://cdn.example/file")
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert not direct("https://cdn.example/file")
+    assert direct("http://cdn.example/file")  # only https goes through that proxy
+
+    monkeypatch.setenv("NO_PROXY", "cdn.example")
+    assert direct("https://cdn.example/file")
