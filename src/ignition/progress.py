@@ -14,20 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, TextIO
 
 from ignition.report import ModelOutcome, ProvisionReport
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def format_bytes(size: int | None) -> str:
@@ -39,6 +31,28 @@ def format_bytes(size: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def _bars(stream: TextIO) -> Progress:
+    # Imported here: container logs (no terminal) never draw bars, and rich costs 70 ms to import.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}", justify="left"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+    )
 
 
 class RunDisplay:
@@ -66,14 +80,7 @@ class RunDisplay:
         self._bars: Progress | None = None
         self._total_task: TaskID | None = None
         if tty:
-            self._bars = Progress(
-                TextColumn("{task.description}", justify="left"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=stream),
-            )
+            self._bars = _bars(stream)
 
     def attach(self, report: ProvisionReport) -> None:
         """Show and save `report` (the pipeline creates it; the display is made before)."""
