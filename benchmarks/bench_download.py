@@ -11,9 +11,10 @@ storage host) in the same run, in turns:
     hf-1         huggingface_hub.hf_hub_download, one file at a time
     hf-pool3     huggingface_hub.hf_hub_download, three files at a time
 
-For each it prints wall time, the share of the link limit reached, CPU seconds (user + system of
-the tool's process tree) and peak RSS, as medians over the runs. Downloads go to a temporary
-directory that is removed after each run.
+For each it prints wall time, the share of the link limit reached over the whole run and "in
+transfer" (from the first to the last body byte the storage host sent: without start-up and
+resolving), CPU seconds (user + system of the tool's process tree) and peak RSS, as medians over
+the runs. Downloads go to a temporary directory that is removed after each run.
 
     python benchmarks/bench_download.py                   # mix: 2 × 400 MB + 6 × 50 MB
     python benchmarks/bench_download.py --scenario big    # one 4 GB file (peak RSS)
@@ -60,11 +61,17 @@ class Sample:
     seconds: float
     cpu_s: float
     peak_rss_mb: float
+    # First to last body byte, as the storage host saw them: the run without start-up and
+    # resolving, and without what happens after the last byte (hashing the tail, placing).
+    transfer_s: float = 0.0
 
 
 # --- the hub, in its own process -----------------------------------------------------------------
 def serve(sizes: list[int], per_connection_bps: float, total_bps: float) -> None:
-    """Run the fake HF hub + storage until stdin closes; print its URL and files as JSON."""
+    """Run the fake HF hub + storage until stdin closes; print its URL and files as JSON.
+
+    Each line on stdin asks for the seconds between the first and the last body byte the
+    storage sent since the previous line: the transfer phase of the run in between."""
     sys.path.insert(0, str(REPO / "tests"))
     from fakes.huggingface import FakeHuggingFace
     from fakes.storage import FakeStorage, PatternBlob
@@ -81,7 +88,10 @@ def serve(sizes: list[int], per_connection_bps: float, total_bps: float) -> None
     hub.server.start()
     listing = {name: (blob.size, blob.sha256()) for name, blob in files.items()}
     print(json.dumps({"hf": hub.url, "files": listing}), flush=True)
-    sys.stdin.read()
+    for _ in sys.stdin:
+        first, last = storage.sent_span
+        storage.sent_span = (0.0, 0.0)
+        print(json.dumps({"transfer_s": last - first}), flush=True)
     hub.server.stop()
     storage.server.stop()
 
@@ -230,10 +240,14 @@ def main() -> int:
                     sample = run_tool(tools[tool](served, work), run_env)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
+                hub_process.stdin.write(b"\n")
+                hub_process.stdin.flush()
+                sample.transfer_s = json.loads(hub_process.stdout.readline())["transfer_s"]
                 samples[tool].append(sample)
                 print(
                     f"  run {round_ + 1} {tool:9} {sample.seconds:7.2f} s "
                     f"{total_bytes / sample.seconds / link:5.2f} of link "
+                    f"({total_bytes / sample.transfer_s / link:4.2f} first to last byte) "
                     f"cpu {sample.cpu_s:6.2f} s rss {sample.peak_rss_mb:6.1f} MB",
                     file=sys.stderr,
                     flush=True,
@@ -247,7 +261,10 @@ def main() -> int:
         f"link {args.link_mbps:g} MB/s, {args.per_connection_mbps:g} MB/s per connection; "
         f"{os.cpu_count()} CPUs; an empty child process shows {floor_mb:.0f} MB peak RSS"
     )
-    print(f"{'tool':10} {'runs':>4} {'time s':>8} {'of link':>8} {'CPU s':>7} {'peak RSS MB':>12}")
+    print(
+        f"{'tool':10} {'runs':>4} {'time s':>8} {'of link':>8} {'in transfer':>12} "
+        f"{'CPU s':>7} {'peak RSS MB':>12}"
+    )
     medians: dict[str, Sample] = {}
     for tool, runs in samples.items():
         if not runs:
@@ -256,11 +273,13 @@ def main() -> int:
             statistics.median(s.seconds for s in runs),
             statistics.median(s.cpu_s for s in runs),
             statistics.median(s.peak_rss_mb for s in runs),
+            statistics.median(s.transfer_s for s in runs),
         )
         medians[tool] = median
         print(
             f"{tool:10} {len(runs):>4} {median.seconds:>8.2f} "
-            f"{total_bytes / median.seconds / link:>8.2f} {median.cpu_s:>7.2f} "
+            f"{total_bytes / median.seconds / link:>8.2f} "
+            f"{total_bytes / median.transfer_s / link:>12.2f} {median.cpu_s:>7.2f} "
             f"{median.peak_rss_mb:>12.1f}"
         )
     for ours in ("ignition", "engine"):

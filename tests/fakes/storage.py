@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import random
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -150,6 +151,8 @@ class FakeStorage:
         self.active = 0
         self.max_active = 0
         self.connections: set[object] = set()  # client (host, port) pairs seen: TCP connections
+        # Monotonic times of the first and the latest body bytes sent (0.0: none yet).
+        self.sent_span = (0.0, 0.0)
         self.chunk_bytes = chunk_bytes
         self.throttle(per_connection_bps, total_bps)
         self._served_by_link: dict[str, int] = {}
@@ -278,6 +281,7 @@ class FakeStorage:
                 await self._link.take(length)
                 await response.write(data)
                 self.counters.bytes_served += length
+                self.sent_span = (self.sent_span[0] or time.monotonic(), time.monotonic())
                 self._served_by_link[signature] = self._served_by_link.get(signature, 0) + length
                 position += length
             if cut is not None:
