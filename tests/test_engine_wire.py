@@ -158,3 +158,19 @@ def test_a_configured_proxy_leaves_ranges_to_the_http_client(
 
     monkeypatch.setenv("NO_PROXY", "cdn.example")
     assert direct("https://cdn.example/file")
+
+
+async def test_ranges_capped_by_the_server_are_continued_without_backoff(
+    storage: FakeStorage, make_request, tuning: Tuning
+) -> None:
+    sleeps = RecordedSleeps()
+    storage.faults.range_cap = 256 * 1024  # every answer shorter than what was asked
+    request, blob = make_request(noise(3 * MB))
+
+    async with HttpClient(connections=4, read_timeout_s=5, retry=RetryPolicy(sleep=sleeps)) as http:
+        fetched = await fetch_file(http, request, NoProgress(), tuning=tuning)
+
+    assert fetched.sha256 == blob.sha256()
+    assert storage.statuses.count(206) >= blob.size // (256 * 1024)
+    assert storage.counters.bytes_served == blob.size  # short answers waste nothing
+    assert sleeps.delays == []

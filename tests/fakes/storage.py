@@ -111,6 +111,8 @@ class Faults:
     hangup_reused: int = 0
     # Answer with "Connection: close": no keep-alive.
     no_keep_alive: bool = False
+    # Send at most this many bytes per range (Content-Range says which), as some CDNs do.
+    range_cap: int | None = None
 
 
 class _Pace:
@@ -203,6 +205,8 @@ class FakeStorage:
                 self.statuses.append(416)
                 return web.Response(status=416, headers={"Content-Range": f"bytes */{blob.size}"})
             start, end = parsed
+            if faults.range_cap is not None:
+                end = min(end, start + faults.range_cap)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
         self.statuses.append(status)

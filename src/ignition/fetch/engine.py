@@ -455,9 +455,9 @@ class _FileTransfer:
         except BaseException:
             connection.close()
             raise
+        # A complete answer may still be short of the segment (servers may cap a range): the
+        # rest goes back to the plan, and that is no failure.
         wire.give_back(url, connection)
-        if segment.position < segment.end:
-            raise _Retryable(f"the answer ended at byte {segment.position}")
         return True
 
     async def _open_range(self, stack: contextlib.AsyncExitStack, segment: Segment) -> Response:
@@ -498,8 +498,10 @@ class _FileTransfer:
         segment = Segment(first, _UNKNOWN_END if size is None else size)
         await self._stream(response, segment)
         if size is None:
-            self._state.size = segment.position
+            self._state.size = segment.position  # no length: the body's end is the file's
         self._save(force=True)
+        if size is not None and segment.position < size:
+            raise _Retryable(f"the answer ended at byte {segment.position} of {size}")
 
     async def _stream(self, response: Response, segment: Segment) -> None:
         """Write the body into the segment's bytes until the segment (which may shrink) ends."""
@@ -540,11 +542,8 @@ class _FileTransfer:
             raise
         if chunks:
             self._write(offset, *chunks)
-        if segment.position < segment.end:
-            if segment.end == _UNKNOWN_END:
-                return  # no length announced: the end of the body is the end of the file
-            response.close()
-            raise _Retryable(f"connection closed at byte {segment.position}")
+        # The loop ends at the segment's end, or at the body's (aiohttp raises if the
+        # connection closed before the Content-Length); a short body is the caller's to judge.
         if not response.content.at_eof():
             response.close()  # another connection took the rest of this range
 
