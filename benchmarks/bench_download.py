@@ -235,6 +235,9 @@ def main() -> int:
                 if round_ >= wanted:
                     continue
                 work = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=args.dir))
+                # Every tool starts with no dirty pages left by the one before: the kernel
+                # writing those back during a run was charged to whoever ran next.
+                os.sync()
                 try:
                     run_env = {**env, "HF_HOME": str(work / "hf-home"), "HOME": str(work)}
                     sample = run_tool(tools[tool](served, work), run_env)

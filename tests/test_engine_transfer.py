@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 
 from fakes.content import noise
 from fakes.storage import FakeStorage, PatternBlob
 from ignition._http import HttpClient
 from ignition.fetch import Tuning, fetch_file
+from ignition.fetch.disk import reserve, start_writeback, write_at
 from ignition.fetch.progress import NoProgress
 from ignition.fetch.resume import part_path, state_path
 
@@ -113,3 +115,19 @@ async def test_an_empty_file_is_fetched(
 
     assert (fetched.size_bytes, fetched.sha256) == (0, hashlib.sha256(b"").hexdigest())
     assert request.staging_path.read_bytes() == b""
+
+
+def test_a_staging_file_is_reserved_written_in_place_and_written_back(tmp_path) -> None:
+    path = tmp_path / "model.part"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        reserve(fd, 4 * MB)
+        assert write_at(fd, [b"a" * 1000, memoryview(b"b" * 24)], MB) == 1024
+        start_writeback(fd, 0, 2 * MB)
+        start_writeback(-1, 0, MB)  # advisory: a bad descriptor is ignored
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+    assert path.stat().st_size == 4 * MB
+    assert path.read_bytes()[MB : MB + 1024] == b"a" * 1000 + b"b" * 24

@@ -18,7 +18,10 @@ import hashlib
 import os
 import threading
 
+from ignition.fetch.disk import start_writeback
+
 _BLOCK_BYTES = 1 << 20
+_WRITEBACK_BYTES = 64 << 20
 
 
 class PrefixHasher:
@@ -26,6 +29,7 @@ class PrefixHasher:
         self._fd = fd
         self._digest = hashlib.sha256()
         self.hashed = 0
+        self._written_back = 0
         self._target = 0  # written by the loop, read by the thread, under _changed
         self._stopping = False
         self._error: BaseException | None = None
@@ -86,6 +90,11 @@ class PrefixHasher:
                 raise OSError(f"staging file ended at byte {self.hashed} while hashing")
             self._digest.update(view[:got])
             self.hashed += got
+            if self.hashed - self._written_back >= _WRITEBACK_BYTES:
+                # The hashed prefix is final: let the disk start on it now, so the fsync
+                # before the rename waits for the tail only, not for GBs of dirty pages.
+                start_writeback(self._fd, self._written_back, self.hashed - self._written_back)
+                self._written_back = self.hashed
 
     def _wait_until_hashed(self, size: int) -> None:
         with self._changed:
