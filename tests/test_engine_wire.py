@@ -32,11 +32,13 @@ class RecordedSleeps:
         self.delays.append(delay)
 
 
-def _direct_request(storage: FakeStorage, data: bytes, tmp_path: Path) -> FetchRequest:
+def _direct_request(
+    storage: FakeStorage, data: bytes, tmp_path: Path, key: str = "model"
+) -> FetchRequest:
     """A request straight to a presigned storage link (no API in front)."""
     digest = hashlib.sha256(data).hexdigest()
     return FetchRequest(
-        url=storage.put("model", data),
+        url=storage.put(key, data),
         staging_path=tmp_path / "staging" / "model.safetensors",
         expected_size=len(data),
         expected_sha256=digest,
@@ -174,3 +176,16 @@ async def test_ranges_capped_by_the_server_are_continued_without_backoff(
     assert storage.statuses.count(206) >= blob.size // (256 * 1024)
     assert storage.counters.bytes_served == blob.size  # short answers waste nothing
     assert sleeps.delays == []
+
+
+async def test_a_link_with_spaces_and_non_ascii_is_escaped_on_the_wire(
+    storage: FakeStorage, tmp_path: Path, tuning: Tuning
+) -> None:
+    # Raw in the link, as a Location header may have it.
+    request = _direct_request(storage, noise(2 * MB), tmp_path, key="flux dev ü.safetensors")
+
+    async with HttpClient(connections=4, read_timeout_s=5) as http:
+        fetched = await fetch_file(http, request, NoProgress(), tuning=tuning)
+
+    assert fetched.sha256 == request.expected_sha256
+    assert storage.statuses.count(206) > 1 and set(storage.statuses) == {206}

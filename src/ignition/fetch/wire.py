@@ -1,4 +1,4 @@
-"""Ranged GETs on keep-alive connections that read the body straight into two reused buffers.
+"""Ranged GETs on keep-alive connections that read the body straight into a reused buffer.
 
 This is the download's hot path. Through aiohttp every socket read becomes a new bytes object
 that is queued, joined and handed over; at line rate that cost more CPU than the rest of the
@@ -20,12 +20,13 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ignition._http import USER_AGENT, tls_context
 from ignition.fetch.segments import Segment
 
 _HEAD_LIMIT = 64 << 10
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%~-._"  # RFC 3986 reserved and unreserved marks, and '%'
 # Writes bytes at a file offset, synchronously (see fetch/disk.py for why); may raise.
 WriteAt = Callable[[int, memoryview], None]
 
@@ -153,6 +154,8 @@ class WireConnection(asyncio.BufferedProtocol):
         target = parts.path or "/"
         if parts.query:
             target = f"{target}?{parts.query}"
+        # A Location header may carry raw spaces or non-ASCII; escapes already there stay.
+        target = quote(target, safe=_URL_SAFE)
         lines = [
             f"GET {target} HTTP/1.1",
             f"Host: {parts.netloc.rpartition('@')[2]}",
