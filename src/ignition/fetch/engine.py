@@ -75,7 +75,7 @@ _CERTIFICATE_HINT = (
 class Tuning:
     """Engine knobs. Memory in flight is about connections × buffer_bytes."""
 
-    # Read buffer per connection (two each), and the batch size of the one-stream fallback.
+    # Read buffer per connection, and the write batch of ranges read through the HttpClient.
     buffer_bytes: int = 256 << 10
     # Largest ranged request: big enough that a request's round trip is noise (0.8 s at
     # 20 MB/s), small enough that the hashed prefix trails the download by connections × this.
@@ -630,7 +630,7 @@ def _root_cause(group: BaseExceptionGroup) -> BaseException:
 def _raise_if_transient(status: int, headers: Mapping[str, str], url: str) -> None:
     """_Retryable for a rate limit or a server hiccup; other statuses are the caller's."""
     if status in _RETRY_STATUSES:
-        retry_after = headers.get("Retry-After") or headers.get("retry-after") or ""
+        retry_after = headers.get("retry-after", "")  # aiohttp's headers ignore case too
         delay = float(retry_after) if retry_after.isdigit() else None
         # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
         raise _Retryable(f"HTTP {status} from {redact_url(url)}", delay_s=delay)

@@ -124,7 +124,8 @@ class WireConnection(asyncio.BufferedProtocol):
         self, loop: asyncio.AbstractEventLoop, buffer_bytes: int, read_timeout_s: float
     ) -> None:
         self._loop = loop
-        self._buffer = memoryview(bytearray(buffer_bytes))
+        self._bytes = bytearray(buffer_bytes)
+        self._buffer = memoryview(self._bytes)
         self._fill = 0
         self._read_timeout_s = read_timeout_s
         self._transport: asyncio.Transport | None = None
@@ -232,19 +233,19 @@ class WireConnection(asyncio.BufferedProtocol):
     # --- internals --------------------------------------------------------------------------
     def _parse_head(self) -> None:
         assert self._head is not None
-        end = bytes(self._buffer[: self._fill]).find(b"\r\n\r\n")
+        end = self._bytes.find(b"\r\n\r\n", 0, self._fill)
         if end < 0:
             if self._fill >= min(_HEAD_LIMIT, len(self._buffer)):
                 self._fail(WireError("the answer's head is too large"))
             return
         try:
-            head = _parse_head(bytes(self._buffer[:end]))
+            head = _parse_head(self._bytes[:end])
         except ValueError as error:
             self._fail(WireError(f"not an HTTP/1.1 answer ({error})"))
             return
         # The body's first bytes move to the front, to wait for stream_body (or close).
         rest = self._fill - end - 4
-        self._buffer[:rest] = self._buffer[end + 4 : self._fill]
+        self._bytes[:rest] = self._bytes[end + 4 : self._fill]  # same length: no resize
         self._fill = rest
         self._answered = True
         self._head.set_result(head)
@@ -311,7 +312,7 @@ class WireConnection(asyncio.BufferedProtocol):
             self._watchdog = self._loop.call_later(self._read_timeout_s - idle, self._check_stall)
 
 
-def _parse_head(raw: bytes) -> Head:
+def _parse_head(raw: bytes | bytearray) -> Head:
     status_line, *lines = raw.decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     if not version.startswith("HTTP/1."):
