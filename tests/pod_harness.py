@@ -5,22 +5,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 
 from ignition.cli._control_client import SupervisorNotRunningError, request
+from support import free_port, require_tool, wait_for
+
+__all__ = ["STANDIN_DIR", "Pod", "free_port", "make_pod", "require_tool", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN_DIR = REPO / "tests" / "standins" / "comfyui"
@@ -37,33 +36,6 @@ _SCRUBBED = (
     "COMFY_FLAGS",
     "ENABLE_MANAGER_UI",
 )
-
-
-def require_tool(name: str) -> str:
-    """The tool's path; skips the test when it is missing, fails when CI requires tools."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{name} is required (IGNITION_TEST_REQUIRE_TOOLS=1)")
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @dataclass

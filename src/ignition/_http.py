@@ -30,6 +30,9 @@ USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
 
 # What a caller may hold without importing the HTTP library itself.
 Response = aiohttp.ClientResponse
+WebSocket = aiohttp.ClientWebSocketResponse
+WebSocketMessageType = aiohttp.WSMsgType
+FormData = aiohttp.FormData
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth asking again: rate limits and server-side hiccups. Every other 4xx is the user's to fix
@@ -216,19 +219,41 @@ class HttpClient:
         stop_at_other_host: bool = False,
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """GET `url`, following redirects hop by hop with auth re-scoped at every hop.
+        """GET (or HEAD) `url`: `request` without a body."""
+        async with self.request(
+            method, url, headers=headers, stop_at_other_host=stop_at_other_host, retry=retry
+        ) as response:
+            yield response
+
+    @asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+        data: bytes | aiohttp.FormData | None = None,
+        stop_at_other_host: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send `method` to `url`, following redirects hop by hop with auth re-scoped at every hop.
 
         429 and 5xx answers and connection failures are retried from `url` (a fresh presigned
         link each time) under `self.retry`. The final response is yielded whatever its status;
         `response.url` is where it came from. With `stop_at_other_host`, a redirect to another
         host is yielded instead of followed (HF puts the file's sha256 on that redirect).
-        `retry` overrides the client's policy (the download engine retries ranges itself).
+        `retry` overrides the client's policy (the download engine retries ranges itself; a
+        POST that must not run twice passes `RetryPolicy(attempts=1)`). A body (`json` or
+        `data`) is sent on the first hop only: a redirect of a POST is handed to the caller.
         """
         policy = retry or self.retry
         attempt = 0
         while True:
             try:
-                response = await self._follow(url, headers, method, stop_at_other_host)
+                response = await self._follow(
+                    url, headers, method, stop_at_other_host, json=json, data=data
+                )
             except aiohttp.ClientConnectorCertificateError:
                 raise  # asking again gets the same certificate
             except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
@@ -251,15 +276,33 @@ class HttpClient:
                 response.release()
             return
 
+    @asynccontextmanager
+    async def websocket(
+        self, url: str, *, heartbeat_s: float | None = 30.0
+    ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """A WebSocket to `url` (ComfyUI's /ws), with the host's token if it owns one."""
+        async with self.session.ws_connect(
+            url,
+            headers=self.auth_headers(url),
+            heartbeat=heartbeat_s,
+            max_msg_size=64 * 1024 * 1024,
+            ssl=tls_context() if url.startswith("wss:") else True,
+        ) as socket:
+            yield socket
+
     async def _follow(
         self,
         url: str,
         headers: Mapping[str, str] | None,
         method: str,
         stop_at_other_host: bool,
+        *,
+        json: object = None,
+        data: bytes | aiohttp.FormData | None = None,
     ) -> aiohttp.ClientResponse:
         current = url
-        for _ in range(_MAX_REDIRECTS + 1):
+        has_body = json is not None or data is not None
+        for hop in range(_MAX_REDIRECTS + 1):
             request_headers = {"Accept-Encoding": "identity", **(headers or {})}
             request_headers.update(self.auth_headers(current))
             response = await self.session.request(
@@ -267,11 +310,13 @@ class HttpClient:
                 current,
                 headers=request_headers,
                 allow_redirects=False,
+                json=json if hop == 0 else None,
+                data=data if hop == 0 else None,
                 # Made on first use: a run over plain http (the tests) never loads the CAs.
                 ssl=tls_context() if current.startswith("https:") else True,
             )
             location = response.headers.get("Location")
-            if response.status not in _REDIRECT_STATUSES or not location:
+            if response.status not in _REDIRECT_STATUSES or not location or has_body:
                 return response
             # HF answers small files with a relative Location: resolve against this hop.
             target = urljoin(current, location)

@@ -8,8 +8,9 @@ A 4 MiB threshold keeps those buffers in the heap, where they are reused.
 
 from __future__ import annotations
 
-import ctypes
 import functools
+
+from ignition._libc import libc_function
 
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 _THRESHOLD_BYTES = 4 << 20
@@ -17,8 +18,6 @@ _THRESHOLD_BYTES = 4 << 20
 
 @functools.cache
 def keep_socket_buffers_in_heap() -> None:
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return  # not glibc
-    mallopt(_M_MMAP_THRESHOLD, _THRESHOLD_BYTES)
+    mallopt = libc_function("mallopt")
+    if mallopt is not None:  # else not glibc
+        mallopt(_M_MMAP_THRESHOLD, _THRESHOLD_BYTES)

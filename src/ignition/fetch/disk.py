@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import functools
 import os
 from collections.abc import Sequence
+
+from ignition._libc import libc_function
 
 
 def reserve(fd: int, size: int) -> None:
     """Allocate `size` bytes for the file now. Raises OSError (ENOSPC) when they don't fit; a
     filesystem without fallocate is left to allocate as the bytes arrive."""
-    fallocate = _libc_function("fallocate")
+    fallocate = libc_function("fallocate")
     if fallocate is None or size <= 0:
         return
     if fallocate(fd, 0, 0, size) != 0:
@@ -57,28 +58,9 @@ def write_at(fd: int, chunks: Sequence[bytes | memoryview], offset: int) -> int:
 def start_writeback(fd: int, offset: int, length: int) -> None:
     """Ask the kernel to start writing [offset, offset+length) to disk now, without waiting
     (sync_file_range(2)), so that the fsync before the rename has little left to wait for."""
-    function = _libc_function("sync_file_range")
+    function = libc_function("sync_file_range")
     if function is not None:
         function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # advisory: failures are harmless
 
 
-@functools.cache
-def _libc_function(name: str) -> ctypes._NamedFuncPointer | None:
-    """A glibc function with the argument types below, or None off Linux/glibc."""
-    try:
-        function: ctypes._NamedFuncPointer = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = _ARGUMENTS[name]
-    function.restype = ctypes.c_int
-    return function
-
-
 _SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>
-_ARGUMENTS = {
-    # fallocate(fd, mode, offset, len): unlike posix_fallocate it never falls back to writing
-    # zeros, so a filesystem without it costs nothing.
-    "fallocate": [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64],
-    # sync_file_range(fd, offset, nbytes, flags)
-    "sync_file_range": [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint],
-}
