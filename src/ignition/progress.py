@@ -9,13 +9,13 @@ replaced atomically at most once a second and at every file's end.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
+from ignition.atomic import write_atomic
 from ignition.report import ModelOutcome, ProvisionReport
 
 if TYPE_CHECKING:
@@ -139,9 +139,8 @@ class RunDisplay:
             document["ok"] = None
         try:
             self._status_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self._status_file.with_name(f".{self._status_file.name}.tmp")
-            temporary.write_text(json.dumps(document, indent=1), "utf-8")
-            os.replace(temporary, self._status_file)  # noqa: PTH105 - atomic, like the rest
+            # Rewritten every second and rebuilt by the next run: not worth an fsync.
+            write_atomic(self._status_file, json.dumps(document, indent=1), durable=False)
         except OSError as error:
             self._status_broken = True
             self.say(f"warning: cannot write the status file {self._status_file}: {error}")
