@@ -14,7 +14,7 @@ from fakes.storage import Blob, BytesBlob, FakeStorage
 from ignition._http import HttpClient, RetryPolicy
 from ignition.fetch import Tuning
 from ignition.records import FetchRequest
-from ignition.settings import Settings
+from ignition.settings import SETTINGS_ENV_NAMES, Settings
 
 
 async def _no_wait(_: float) -> None:
@@ -24,11 +24,8 @@ async def _no_wait(_: float) -> None:
 # Retries without waiting: every retry path runs, none of them slows the suite down.
 FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
 
-_ENV_THAT_LEAKS_INTO_SETTINGS = (
-    "CIVITAI_MODELS", "HUGGINGFACE_MODELS", "CIVITAI_TOKEN", "CIVITAI_API_KEY", "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN", "CIVITAI_ENDPOINT", "HF_ENDPOINT", "IGNITION_MODELS_DIR",
-    "IGNITION_RUN_DIR", "WORKSPACE", "COMFYUI_WORKFLOWS",
-)  # fmt: skip
+# Whatever the developer's shell sets for Ignition must not reach the settings a test builds.
+_ENV_THAT_LEAKS_INTO_SETTINGS = sorted(SETTINGS_ENV_NAMES - {"HOME"})
 
 
 @pytest.fixture(autouse=True)

@@ -63,8 +63,9 @@ def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
         pods,
         tmp_path,
         CIVITAI_TOKEN="civitai-secret-4242",
+        HF_TOKEN="hf-secret-4343",
         FILEBROWSER_PASSWORD="fb-secret-7777",
-        STANDIN_ECHO_ENV="CIVITAI_TOKEN,FILEBROWSER_PASSWORD",
+        STANDIN_ECHO_ENV="CIVITAI_TOKEN,HF_TOKEN,FILEBROWSER_PASSWORD",
         STANDIN_SPAWN_GRANDCHILD="1",
     )
     comfy = pod.wait_ready()
@@ -102,9 +103,10 @@ def test_start_status_and_stop(pods: list[Pod], tmp_path: Path) -> None:
     ):
         assert script.stat().st_mode & stat.S_IXUSR, script
 
-    # Secrets: masked in the log; the file browser's password never reaches ComfyUI at all.
+    # Secrets: never in the log, and ComfyUI (arbitrary custom nodes) is given none of them.
     log = pod.startup_log
-    assert "env CIVITAI_TOKEN=********" in log and "civitai-secret-4242" not in log
+    assert "env CIVITAI_TOKEN=(unset)" in log and "civitai-secret-4242" not in log
+    assert "env HF_TOKEN=(unset)" in log and "hf-secret-4343" not in log
     assert "env FILEBROWSER_PASSWORD=(unset)" in log
     assert "fb-secret-7777" not in log
 

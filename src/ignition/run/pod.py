@@ -28,6 +28,7 @@ from typing import Any, NoReturn, TypeVar
 from ignition import __version__
 from ignition.errors import IgnitionError
 from ignition.run import comfyui, control
+from ignition.run.child_env import basic_env
 from ignition.run.manager_config import write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
@@ -40,18 +41,10 @@ from ignition.run.startup_log import (
 from ignition.run.steps import SideService, Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
-from ignition.settings import Settings, unresolved_secret_warnings
+from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
 _T = TypeVar("_T")
-
-# ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
-_IGNITION_ONLY_ENV = (
-    "FILEBROWSER_PASSWORD",
-    "COMFYUI_PASSWORD",
-    "COMFYUI_API_TOKEN",
-    "RUNPOD_API_KEY",
-)
 
 
 class Pod:
@@ -68,10 +61,8 @@ class Pod:
         self._stopped = asyncio.Event()
         self._extra_comfyui_args: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[Any]] = []
-        self.supervisor = Supervisor(
-            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV},
-            redact=startup_log.mask,
-        )
+        # Each child's environment starts from an allow-list, never a copy of ours.
+        self.supervisor = Supervisor(basic_env(settings), redact=startup_log.mask)
 
     # --- the sequence ---------------------------------------------------------------------------
 
@@ -84,7 +75,7 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
-        for warning in unresolved_secret_warnings():
+        for warning in self.settings.unresolved_secret_warnings():
             log.warning("%s", warning)
         await check_system(self.settings)
         self._tasks.append(asyncio.create_task(check_torch(self.settings)))
