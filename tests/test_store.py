@@ -22,7 +22,7 @@ from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
 from helpers import files_under, provision_now, staging_leftovers
 from ignition.cli import main
-from ignition.place.layout import COMFYUI_FOLDERS
+from ignition.comfyui_folders import COMFYUI_FOLDERS
 from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock
 from ignition.place.store import comfyui_store_args

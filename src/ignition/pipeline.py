@@ -46,9 +46,10 @@ from ignition.progress import RunDisplay
 from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error, resolve
+from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
 from ignition.spec import parse_specs
-from ignition.spec.workflow import load_workflow, read_workflow, split_sources, workflow_needs
+from ignition.spec.workflow import read_workflow, split_sources, workflow_needs
 
 # Left free after the plan, so a full disk never takes the pod's logs and databases with it.
 DISK_RESERVE_BYTES = 256 * 1024 * 1024

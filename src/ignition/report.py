@@ -1,5 +1,10 @@
 """What a provisioning run did, per model: the pipeline fills it in, progress and the CLI show
-it, the pod runtime reads `.ok`. Stable JSON shape (`--json`, the status file)."""
+it, the pod runtime reads `.ok`. Stable JSON shape (`--json`, the status file).
+
+The one mutable record, on purpose: it changes while the run proceeds. Only the pipeline (status,
+result) and the run display (`progress.py`: bytes so far) write it; the stages never see it, they
+exchange the frozen records of `records.py`.
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ignition.comfyui_folders import normalise_folder
 from ignition.errors import DuplicateEntryError, SpecError
-from ignition.place.layout import normalise_folder
 from ignition.records import ModelRef
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.entries import split_entries, split_folder
