@@ -30,7 +30,7 @@ Codes are stable (they appear in `--json` output); `hint` always says what the u
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class IgnitionError(Exception):
@@ -53,8 +53,8 @@ class ConfigError(IgnitionError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
-    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
-    source: str = ""
+    # Set by the parser: which list and which entry, for reports.
+    source: Literal["civitai", "huggingface"] = "civitai"
     entry: str = ""
 
 

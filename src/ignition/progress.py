@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from ignition.atomic import write_atomic
 from ignition.report import ModelOutcome, ProvisionReport
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+# Where a run is, in the status file; "done" and "interrupted" are final.
+Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
 
 
 def format_bytes(size: int | None) -> str:
@@ -74,7 +77,7 @@ class RunDisplay:
         self._line_interval_s = line_interval_s
         self._status_interval_s = status_interval_s
         self._clock = clock
-        self._phase = "starting"
+        self._phase: Phase = "starting"
         self._last_status = float("-inf")
         self._status_broken = False
         self._bars: Progress | None = None
@@ -103,7 +106,7 @@ class RunDisplay:
         self._phase = "done" if exc is None else "interrupted"
         self.write_status(force=True)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         self._phase = phase
         if phase == "fetching" and self._bars is not None:
             total = sum(o.size or 0 for o in self.report.outcomes if o.status == "pending")

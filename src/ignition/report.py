@@ -9,12 +9,17 @@ exchange the frozen records of `records.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-# ok: fetched now; skipped: already in place; planned: would be fetched (--dry-run);
-# duplicate: listed twice, handled once; missing: a workflow needs it, no source is known.
-# Anything but the first four is not in place.
-IN_PLACE_STATUSES = frozenset({"ok", "skipped", "planned", "duplicate"})
+from ignition.records import SourceName
+
+# pending: not started; fetching: bytes arriving; ok: fetched now; skipped: already in place;
+# planned: would be fetched (--dry-run); duplicate: listed twice, handled once; missing: a
+# workflow needs it, no source is known; failed: see `error`, `code` and `hint`.
+Status = Literal[
+    "pending", "fetching", "ok", "skipped", "planned", "duplicate", "missing", "failed"
+]
+IN_PLACE_STATUSES: frozenset[Status] = frozenset({"ok", "skipped", "planned", "duplicate"})
 
 
 @dataclass
@@ -22,14 +27,14 @@ class ModelOutcome:
     """One file (or one bad entry): updated in place as the run proceeds."""
 
     name: str
-    source: str  # "civitai" | "huggingface"
+    # "workflow": a workflow that cannot be read, or a model it needs that has no source.
+    source: SourceName | Literal["workflow"]
     folder: str | None = None
     filename: str | None = None
     url: str | None = None  # redacted: no token, no signature
     size: int | None = None  # exact when known, else the source's estimate
     sha256: str | None = None
-    # pending | fetching | ok | skipped | planned | duplicate | missing | failed
-    status: str = "pending"
+    status: Status = "pending"
     error: str | None = None
     code: str | None = None
     path: str | None = None
@@ -70,7 +75,7 @@ class ProvisionReport:
         """True only if every requested file is in place (or, in a dry run, could be)."""
         return all(outcome.in_place for outcome in self.outcomes)
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     def to_json(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ignition import __version__
 from ignition.errors import IgnitionError
@@ -53,8 +53,8 @@ class Pod:
         self.startup_log = startup_log
         self.steps = steps
         self.manager_ui = settings.enable_manager_ui
-        self.state = "starting"  # starting | running | stopping
-        self.downloads = "pending"  # pending | running | done | failed
+        self.state: Literal["starting", "running", "stopping"] = "starting"
+        self.downloads: Literal["pending", "running", "done", "failed"] = "pending"
         self.started_at = time.time()
         self.stop_requested = asyncio.Event()
         self.nuke_report = ""

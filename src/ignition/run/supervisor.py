@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -39,6 +39,17 @@ _STOP_GRACE_S = 5.0
 _CRASH_REPORT_LINES = 15
 
 
+# waiting: not launched yet; starting: started, not answering its ready URL yet; running: ready;
+# restarting: stopped for a restart, or waiting out a crash's backoff; stopping: the hard stop is
+# stopping it; stopped: down for good (hard stop); failed: given up on (crash loop, cannot start)
+# until `ignition restart`; off: switched off by its settings.
+ServiceState = Literal[
+    "waiting", "starting", "running", "restarting", "stopping", "stopped", "failed", "off"
+]
+# Why one run of a child ended.
+_RunEnd = Literal["exit", "restart", "stop"]
+
+
 @dataclass
 class Service:
     """One supervised service and what `ignition status` reports about it."""
@@ -47,9 +58,8 @@ class Service:
     build: Callable[[], ServiceSpec | None]  # None: switched off by its settings
     # Set when a clean exit is a restart request (ComfyUI-Manager's reboot marker file).
     reboot_marker: Path | None = None
-    state: str = "waiting"  # waiting | starting | running | restarting | failed | stopped | off
+    state: ServiceState = "waiting"
     child: Child | None = None
-    ready: bool = False
     ran_ready: bool = False  # the current (or last) run answered its ready URL
     ever_ready: bool = False
     restarts: int = 0
@@ -59,6 +69,11 @@ class Service:
     public_url: str | None = None
     _restart: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        """Answering its ready URL now."""
+        return self.state == "running"
 
     def snapshot(self) -> dict[str, Any]:
         alive = self.child is not None and self.child.exit_code is None
@@ -132,7 +147,7 @@ class Supervisor:
                 return
             service.public_url = spec.public_url
             service.state = "starting"
-            service.ready = service.ran_ready = False
+            service.ran_ready = False
             try:
                 child = await Child.start(spec, self.base_env)
             except OSError as error:
@@ -172,14 +187,13 @@ class Supervisor:
                 delay_s,
             )
             service.state = "restarting"
-            service.ready = False
             if await self._sleep_unless_stopped(delay_s, service):
                 service.state = "stopped"
                 return
             delay_s = min(delay_s * 2, _MAX_DELAY_S)
             service.restarts += 1
 
-    async def _run_once(self, service: Service, child: Child, spec: ServiceSpec) -> str:
+    async def _run_once(self, service: Service, child: Child, spec: ServiceSpec) -> _RunEnd:
         """Wait for exit, restart or stop; returns which ("exit", "restart", "stop")."""
         readiness = asyncio.create_task(self._mark_ready(service, child, spec))
         exited = asyncio.create_task(child.wait())
@@ -190,7 +204,6 @@ class Supervisor:
         finally:
             for task in (readiness, restart, stop):
                 task.cancel()
-        service.ready = False
         if exited.done():
             service.last_exit_code = exited.result()
             if self.stopping.is_set():
@@ -207,7 +220,7 @@ class Supervisor:
             await _wait_until_answering(spec.ready_url)
         if child.exit_code is not None:
             return
-        service.ready = service.ran_ready = service.ever_ready = True
+        service.ran_ready = service.ever_ready = True
         service.state = "running"
         took_s = time.time() - child.started_at
         where = f" at {spec.public_url}" if spec.public_url else ""
@@ -228,7 +241,6 @@ class Supervisor:
 
     def _give_up(self, service: Service, report: str) -> None:
         service.state = "failed"
-        service.ready = False
         service.error = self._redact(report)
         service._started.set()
         log.error("%s", report)
