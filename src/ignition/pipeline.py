@@ -451,5 +451,6 @@ async def _fetch_and_place(
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: Status = "failed") -> None:
     outcome.status = status
-    outcome.error = str(error)
+    outcome.error = error.message
     outcome.code = error.code
+    outcome.hint = error.hint or None

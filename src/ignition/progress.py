@@ -126,6 +126,8 @@ class RunDisplay:
         where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
         if outcome.status == "failed":
             self.say(f"FAILED {where}: {outcome.error}")
+            if outcome.hint:
+                self.say(f"       hint: {outcome.hint}")
         else:
             self.say(f"{outcome.status:<7} {where} ({format_bytes(outcome.size)})")
         self.write_status(force=True)

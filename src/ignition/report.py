@@ -35,8 +35,9 @@ class ModelOutcome:
     size: int | None = None  # exact when known, else the source's estimate
     sha256: str | None = None
     status: Status = "pending"
-    error: str | None = None
+    error: str | None = None  # what went wrong (the error's message)
     code: str | None = None
+    hint: str | None = None  # what to do about it, apart from the message
     path: str | None = None
     bytes_done: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -56,6 +57,7 @@ class ModelOutcome:
             "status": self.status,
             "error": self.error,
             "code": self.code,
+            "hint": self.hint,
             "filename": self.filename,
             "path": self.path,
             "bytes_done": self.bytes_done,

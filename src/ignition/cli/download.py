@@ -80,9 +80,11 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
         print("nothing to download (CIVITAI_MODELS, HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS empty)")
         return
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
+    for row, outcome in zip(rows, report.outcomes, strict=True):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[4]]).rstrip())
+        if outcome.error and outcome.hint:
+            print(f"{'':{sum(widths) + 8}}hint: {outcome.hint}")
     counts = ", ".join(
         f"{report.count(status)} {status}"
         for status in ("ok", "skipped", "planned", "duplicate", "missing", "failed")
