@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
+from fakes.services import Fakes
 from helpers import (
     FAST_RETRY,
     PLENTY_OF_DISK,

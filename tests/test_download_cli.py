@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from helpers import files_under, serve_catalog
 from ignition.settings import SECRET_ENV_NAMES
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from pod_harness import Pod, free_port, make_pod, require_tool, wait_for
+from pod_harness import Pod, make_pod
+from support import free_port, http_status, require_tool, wait_for
 
 _CIVITAI_TOKEN = "civitai-token-5151"
 _HF_TOKEN = "hf_token_6262"
@@ -37,12 +36,7 @@ def pod(tmp_path: Path) -> Iterator[Pod]:
 
 def _status_code(port: int, path: str, token: str | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+    return http_status(f"http://127.0.0.1:{port}{path}", headers, timeout_s=10)
 
 
 def test_file_browser_front_door_and_privacy(pod: Pod) -> None:

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     nuke_on_stop: bool = Field(True, validation_alias=_env("NUKE_ON_STOP"))
     privacy_mode: bool = Field(True, validation_alias=_env("PRIVACY_MODE"))
     monitor_interval_s: float = Field(120.0, validation_alias=_env("IGNITION_MONITOR_INTERVAL"))
+    # The first wait before a crashed service is restarted; it doubles while the service keeps
+    # crashing (up to 60 s). Tests shorten it rather than wait out real seconds.
+    restart_delay_s: float = Field(2.0, gt=0, validation_alias=_env("IGNITION_RESTART_DELAY_S"))
 
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))

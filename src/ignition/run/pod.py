@@ -62,7 +62,9 @@ class Pod:
         self._extra_comfyui_args: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[Any]] = []
         # Each child's environment starts from an allow-list, never a copy of ours.
-        self.supervisor = Supervisor(basic_env(settings), redact=startup_log.mask)
+        self.supervisor = Supervisor(
+            basic_env(settings), redact=startup_log.mask, first_delay_s=settings.restart_delay_s
+        )
 
     # --- the sequence ---------------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ Each service runs in its own loop (`_keep_up`): build the spec (rebuilt at every
 changed Manager toggle applies on a soft restart), start the child, poll its ready URL, then wait
 for whichever comes first — the child exiting, a restart request, or the stop request.
 
-A crash is restarted after 2 s, doubling while it keeps crashing (a run that stayed up for
-`_STABLE_S` resets the delay). A child that dies before ever answering its ready URL
-`_GIVE_UP_AFTER` times in a row is in a crash loop (an unknown flag in COMFY_FLAGS makes ComfyUI
-exit 2 at once): it is reported with its last output lines and left down until `ignition restart`.
+A crash is restarted after `first_delay_s` (IGNITION_RESTART_DELAY_S, 2 s by default), doubling
+while it keeps crashing up to `_MAX_DELAY_S` (a run that stayed up for `_STABLE_S` resets it).
+A child that dies before ever answering its ready URL `_GIVE_UP_AFTER` times in a row is in a
+crash loop (an unknown flag in COMFY_FLAGS makes ComfyUI exit 2 at once): it is reported with its
+last output lines and left down until `ignition restart`.
 An exit after ComfyUI-Manager touched `$__COMFY_CLI_SESSION__.reboot` is a requested restart.
 """
 
@@ -30,7 +31,7 @@ from ignition.run.service import ServiceSpec
 
 log = logging.getLogger("ignition.run")
 
-_FIRST_DELAY_S = 2.0
+FIRST_DELAY_S = 2.0
 _MAX_DELAY_S = 60.0
 _STABLE_S = 300.0
 _GIVE_UP_AFTER = 3
@@ -94,8 +95,15 @@ class Service:
 
 
 class Supervisor:
-    def __init__(self, base_env: Mapping[str, str], *, redact: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        base_env: Mapping[str, str],
+        *,
+        redact: Callable[[str], str] = str,
+        first_delay_s: float = FIRST_DELAY_S,
+    ) -> None:
         self.services: dict[str, Service] = {}
+        self.first_delay_s = first_delay_s
         self.stopping = asyncio.Event()
         self.base_env = dict(base_env)
         self._redact = redact
@@ -134,7 +142,7 @@ class Supervisor:
 
     async def _keep_up(self, service: Service) -> None:
         unready_crashes = 0
-        delay_s = _FIRST_DELAY_S
+        delay_s = self.first_delay_s
         while not self.stopping.is_set():
             try:
                 spec = service.build()
@@ -175,7 +183,7 @@ class Supervisor:
             lived_s = time.time() - child.started_at
             unready_crashes = 0 if service.ran_ready else unready_crashes + 1
             if lived_s >= _STABLE_S:
-                delay_s = _FIRST_DELAY_S
+                delay_s = self.first_delay_s
             if unready_crashes >= _GIVE_UP_AFTER:
                 self._give_up(service, _crash_loop_report(service, child, code, unready_crashes))
                 return
