@@ -35,7 +35,7 @@ def _drop_unresolved_secret(value: Any) -> Any:
 
 # Every credential is one of these: the names of secret variables are derived from this type
 # (`SECRET_ENV_NAMES`), so a new credential is masked and kept from children by being declared.
-Secret = Annotated[SecretStr | None, BeforeValidator(_drop_unresolved_secret)]
+SecretSetting = Annotated[SecretStr | None, BeforeValidator(_drop_unresolved_secret)]
 
 
 class Settings(BaseSettings):
@@ -54,9 +54,13 @@ class Settings(BaseSettings):
     comfyui_workflows: str = Field("", validation_alias=_env("COMFYUI_WORKFLOWS"))
 
     # --- credentials ---------------------------------------------------------------------------
-    civitai_token: Secret = Field(None, validation_alias=_env("CIVITAI_TOKEN", "CIVITAI_API_KEY"))
-    hf_token: Secret = Field(None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"))
-    runpod_api_key: Secret = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
+    civitai_token: SecretSetting = Field(
+        None, validation_alias=_env("CIVITAI_TOKEN", "CIVITAI_API_KEY")
+    )
+    hf_token: SecretSetting = Field(
+        None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+    )
+    runpod_api_key: SecretSetting = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
 
     # --- endpoints (mirrors and tests) ----------------------------------------------------------
     civitai_endpoint: str = Field("https://civitai.com", validation_alias=_env("CIVITAI_ENDPOINT"))
@@ -90,14 +94,14 @@ class Settings(BaseSettings):
     filebrowser_port: int = Field(8080, validation_alias=_env("FILEBROWSER_PORT"))
     filebrowser_enabled: bool = Field(True, validation_alias=_env("FILEBROWSER_ENABLED"))
     filebrowser_username: str = Field("admin", validation_alias=_env("FILEBROWSER_USERNAME"))
-    filebrowser_password: Secret = Field(None, validation_alias=_env("FILEBROWSER_PASSWORD"))
+    filebrowser_password: SecretSetting = Field(None, validation_alias=_env("FILEBROWSER_PASSWORD"))
     comfyui_auth: bool = Field(True, validation_alias=_env("COMFYUI_AUTH"))
     # Where ComfyUI listens on 127.0.0.1 while the front door owns COMFYUI_PORT (default +10000).
     comfyui_internal_port: int | None = Field(
         None, ge=1, le=65535, validation_alias=_env("COMFYUI_INTERNAL_PORT")
     )
-    comfyui_password: Secret = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
-    comfyui_api_token: Secret = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
+    comfyui_password: SecretSetting = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
+    comfyui_api_token: SecretSetting = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
     enable_manager_ui: bool = Field(False, validation_alias=_env("ENABLE_MANAGER_UI"))
     comfy_flags: str = Field("--preview-method auto", validation_alias=_env("COMFY_FLAGS"))
     comfyui_python: str = Field(sys.executable, validation_alias=_env("COMFYUI_PYTHON"))
