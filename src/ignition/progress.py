@@ -21,9 +21,6 @@ from ignition.report import ModelOutcome, ProvisionReport
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-# Where a run is, in the status file; "done" and "interrupted" are final.
-Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
-
 
 def format_bytes(size: int | None) -> str:
     if size is None:
@@ -56,6 +53,10 @@ def _bars(stream: TextIO) -> Progress:
         TimeRemainingColumn(),
         console=Console(file=stream),
     )
+
+
+# Where a run is, in the status file; "done" and "interrupted" are final.
+Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
 
 
 class RunDisplay:
