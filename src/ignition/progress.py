@@ -9,13 +9,13 @@ replaced atomically at most once a second and at every file's end.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
+from ignition.atomic import write_atomic
 from ignition.report import ModelOutcome, ProvisionReport
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ def _bars(stream: TextIO) -> Progress:
     )
 
 
+# Where a run is, in the status file; "done" and "interrupted" are final.
+Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
+
+
 class RunDisplay:
     """Progress for one provisioning run; `transfer(outcome)` hands a file its reporter."""
 
@@ -74,7 +78,7 @@ class RunDisplay:
         self._line_interval_s = line_interval_s
         self._status_interval_s = status_interval_s
         self._clock = clock
-        self._phase = "starting"
+        self._phase: Phase = "starting"
         self._last_status = float("-inf")
         self._status_broken = False
         self._bars: Progress | None = None
@@ -103,7 +107,7 @@ class RunDisplay:
         self._phase = "done" if exc is None else "interrupted"
         self.write_status(force=True)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         self._phase = phase
         if phase == "fetching" and self._bars is not None:
             total = sum(o.size or 0 for o in self.report.outcomes if o.status == "pending")
@@ -123,6 +127,8 @@ class RunDisplay:
         where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
         if outcome.status == "failed":
             self.say(f"FAILED {where}: {outcome.error}")
+            if outcome.hint:
+                self.say(f"       hint: {outcome.hint}")
         else:
             self.say(f"{outcome.status:<7} {where} ({format_bytes(outcome.size)})")
         self.write_status(force=True)
@@ -139,9 +145,8 @@ class RunDisplay:
             document["ok"] = None
         try:
             self._status_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self._status_file.with_name(f".{self._status_file.name}.tmp")
-            temporary.write_text(json.dumps(document, indent=1), "utf-8")
-            os.replace(temporary, self._status_file)  # noqa: PTH105 - atomic, like the rest
+            # Rewritten every second and rebuilt by the next run: not worth an fsync.
+            write_atomic(self._status_file, json.dumps(document, indent=1), durable=False)
         except OSError as error:
             self._status_broken = True
             self.say(f"warning: cannot write the status file {self._status_file}: {error}")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ignition.atomic import write_atomic
 from ignition.errors import ConfigError
 from ignition.settings import Settings, load_settings
 from ignition.template.build import (
@@ -185,8 +186,6 @@ def _write(directory: Path, files: dict[str, str]) -> list[Path]:
     written = []
     for name, text in files.items():
         path = directory / name
-        partial = directory / f".{name}.partial"
-        partial.write_bytes(text.encode("utf-8"))
-        partial.replace(path)
+        write_atomic(path, text, durable=False)
         written.append(path)
     return written

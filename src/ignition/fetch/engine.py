@@ -31,6 +31,7 @@ from ignition._http import (
     raise_for_status,
     redact_url,
 )
+from ignition.atomic import move_into_place
 from ignition.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -164,7 +165,8 @@ async def fetch_file(
             if not transfer.kept_bytes:
                 discard_partial(request.staging_path)  # nothing worth resuming
             raise
-        part_path(request.staging_path).replace(request.staging_path)
+        # Not durable yet: installing it fsyncs the data and the model folder.
+        move_into_place(part_path(request.staging_path), request.staging_path, durable=False)
         discard_partial(request.staging_path)
         return FetchedFile(request.staging_path, size, sha256)
     raise AssertionError("unreachable: every attempt returns or raises")
