@@ -119,6 +119,18 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("models_dir_override", "workspace", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        # `IGNITION_MODELS_DIR=~/models` (or `--models-dir=~/models`, which no shell expands)
+        # means the home folder, never a folder named "~" in the current directory.
+        return value.expanduser() if value is not None else None
+
+    @field_validator("persistent_storage", mode="after")
+    @classmethod
+    def _expand_home_in_store(cls, value: str) -> str:
+        return str(Path(value.strip()).expanduser()) if value.strip().startswith("~") else value
+
     @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
