@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))
 
+    # --- `ignition template` ---------------------------------------------------------------------
+    # The image the template runs, when --image is not given (template/image.py: the default).
+    image: str | None = Field(None, validation_alias=_env("IGNITION_IMAGE"))
+
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))
 

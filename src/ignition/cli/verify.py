@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
             "Missing or changed files are reported and forgotten, so `ignition download` "
             "fetches them again. Exit 0 only if every file matches."
         ),
+        epilog="example: ignition verify --models-dir /workspace/ComfyUI/models",
     )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--json", action="store_true", help="machine-readable results")
