@@ -19,12 +19,13 @@ def require_model_folders(settings: Settings, args: argparse.Namespace) -> None:
         setting = "IGNITION_MODELS_DIR"
     else:
         setting = "WORKSPACE"
-    _require_folder(settings.models_dir, setting)
+    require_folder(settings.models_dir, setting)
     if settings.persistent_store is not None:
-        _require_folder(settings.persistent_store, "PERSISTENT_STORAGE")
+        require_folder(settings.persistent_store, "PERSISTENT_STORAGE")
 
 
-def _require_folder(path: Path, setting: str) -> None:
+def require_folder(path: Path, setting: str) -> None:
+    """`path` (named by `setting` in the message) is a folder, or can be created as one."""
     for candidate in (path, *path.parents):
         if candidate.exists() and not candidate.is_dir():
             where = "" if candidate == path else f" ({candidate} is a file)"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ignition.cli._paths import require_folder
 from ignition.errors import ConfigError
 from ignition.settings import Settings, load_settings
 from ignition.template.build import (
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if settings.runpod_api_key is None:
             print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
         return 0
+    require_folder(args.output_dir, "--output-dir")
     written = _write(
         args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
     )

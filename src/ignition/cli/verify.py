@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ignition.cli._paths import require_model_folders
 from ignition.place.manifest import Manifest
 from ignition.place.present import Rechecked, recheck_all
 from ignition.progress import format_bytes
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(models_dir_override=args.models_dir)
+    require_model_folders(settings, args)
     roots = [settings.models_dir]
     if settings.persistent_store is not None and settings.persistent_store != roots[0]:
         roots.append(settings.persistent_store)
