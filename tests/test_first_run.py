@@ -4,6 +4,7 @@ failures keep what the user gave, the output lists each file once and ends with 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -46,7 +47,8 @@ def test_dry_run_fails_a_folder_the_run_cannot_write(fakes: Fakes) -> None:
         locked.chmod(0o555)
         settings = fakes.settings(huggingface_models="clip_l", models_dir_override=locked)
         for dry_run in (True, False):
-            outcome = run_unprivileged(lambda: _provision_one(settings, dry_run=dry_run))
+            step = functools.partial(_provision_one, settings, dry_run=dry_run)
+            outcome = run_unprivileged(step)
             assert outcome.status == "failed", dry_run
             assert outcome.code == "IGN500" and str(locked) in (outcome.error or "")
 
