@@ -230,6 +230,15 @@ def test_template_sh_finds_ignition_in_the_checkouts_venv(tmp_path: Path) -> Non
     assert (tmp_path / "out" / "runpod-template.json").is_file()
 
 
+def test_the_page_says_a_stop_deletes_outputs_and_models_and_how_to_keep_them(
+    tmp_path: Path,
+) -> None:
+    _, page = generate(tmp_path)
+    storage = page.split("## Storage", 1)[1].split("\n## ", 1)[0]
+    assert "Stop button" in storage and "outputs" in storage and "models" in storage
+    assert "NUKE_ON_STOP=false" in storage and "PERSISTENT_STORAGE" in storage
+
+
 def test_the_placeholder_image_is_warned_about_and_says_how_to_set_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -112,7 +112,8 @@ def print_summary(
             f"{o.folder}/{o.filename}" if o.filename else o.name,
             format_bytes(o.size),
             o.source,
-            o.error or "; ".join(o.warnings),
+            # The code too: it is what `--json`, downloads.json and the docs' tables key on.
+            f"[{o.code}] {o.error}" if o.error and o.code else o.error or "; ".join(o.warnings),
         )
         for o in report.outcomes
     ]
