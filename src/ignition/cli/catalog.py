@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
         ),
         epilog="example: ignition catalog | grep -i flux",
     )
-    parser.add_argument("--markdown", action="store_true", help="print README's Markdown table")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the Markdown table of docs/catalog.md"
+    )
     parser.set_defaults(handler=run)
 
 
