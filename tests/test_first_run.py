@@ -89,6 +89,7 @@ def test_without_a_terminal_the_run_says_its_plan_and_lists_each_file_once(fakes
         )
     text = log.read_text()
     assert result.returncode == 0, text
+    assert text.splitlines()[0] == "resolving 2 model entries"
     assert "fetching 2 file(s)" in text
     assert text.count("text_encoders/clip_l.safetensors") == 1, text
     summary = text.rstrip().splitlines()[-1]

@@ -115,6 +115,7 @@ async def provision(
     with display:
         async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
             display.set_phase("resolving")
+            _say_what_is_resolved(display, len(parsed.refs), settings.comfyui_workflows)
             links: dict[ModelRef, str] = {}  # workflow refs → the URL the workflow gave
             refs = [*parsed.refs, *await _workflow_refs(client, settings, report, links)]
             resolved = await _resolve_all(client, settings, refs, report, links)
@@ -133,6 +134,15 @@ async def provision(
             display.set_phase("fetching")
             await _fetch_all(client, settings, planned, manifest, display)
     return report
+
+
+def _say_what_is_resolved(display: RunDisplay, entries: int, workflows: str) -> None:
+    """The run's first line: before any answer arrives, a log shows what is being asked for."""
+    parts = [f"{entries} model entr{'y' if entries == 1 else 'ies'}"] if entries else []
+    if count := len(split_sources(workflows)):
+        parts.append(f"{count} workflow{'' if count == 1 else 's'}")
+    if parts:
+        display.say(f"resolving {' and '.join(parts)}")
 
 
 async def _workflow_refs(
