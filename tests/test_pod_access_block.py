@@ -97,3 +97,32 @@ def test_the_block_is_repeated_when_downloads_outlast_the_services(
     assert "Models: some failed (see the lines above, or `ignition status`)" in every[-1]
     assert pod.output_tail(1).endswith(RULE), "the block is the last thing in the log"
     assert "fb-secret-7777" not in pod.output.read_text()  # a password you set is never shown
+
+
+def test_with_wait_for_models_the_file_browser_login_comes_before_comfyui(
+    pods: list[Pod], tmp_path: Path, hub: HeldHub
+) -> None:
+    """ComfyUI waits for the downloads; the file browser, to watch them, must not."""
+    pod = make_pod(
+        tmp_path,
+        WAIT_FOR_MODELS="true",
+        FILEBROWSER_ENABLED="true",
+        HF_ENDPOINT=hub.url,
+        HUGGINGFACE_MODELS="org/held/model.safetensors",
+    )
+    pods.append(pod)
+    pod.start()
+    wait_for(hub.asked.is_set, 20, "the download's first request")
+
+    (first,) = wait_for(lambda: blocks(pod.output.read_text()), 20, "the first access block")
+    assert any(line.startswith("File browser password (generated") for line in first)
+    assert "ComfyUI starts once the downloads end (WAIT_FOR_MODELS=true)" in first
+    assert pod.comfyui()["state"] == "waiting"
+
+    hub.release.set()
+    every = wait_for(
+        lambda: (found := blocks(pod.output.read_text())) and len(found) == 2 and found, 30, "again"
+    )
+    assert pod.comfyui()["ready"]
+    assert "ComfyUI starts once the downloads end (WAIT_FOR_MODELS=true)" not in every[-1]
+    assert pod.output_tail(1).endswith(RULE)

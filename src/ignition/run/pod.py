@@ -134,14 +134,21 @@ class Pod:
         """The access block, once every service is up (or has given up): the last thing in the
         container log, where RunPod's viewer shows it. If the downloads outlast the services,
         it is shown again when they end, so it stays last."""
-        await _settled(self.supervisor, self._torch_check)
+        # With WAIT_FOR_MODELS, ComfyUI waits for the downloads: the file browser's login is
+        # needed meanwhile (to watch them), so the first block does not wait for ComfyUI.
+        waiting_ok = self.settings.wait_for_models
+        await _settled(
+            self.supervisor, self._torch_check, lambda: waiting_ok and not downloads.done()
+        )
         self._print_access_block()
         if not downloads.done():
             await asyncio.wait({downloads})
+            await _settled(self.supervisor, self._torch_check, lambda: False)
             self._print_access_block()
 
     def _print_access_block(self) -> None:
         down = [n for n, s in self.supervisor.services.items() if s.state == "failed"]
+        waiting = any(s.state == "waiting" for s in self.supervisor.services.values())
         models = {
             "pending": "not started yet",
             "running": "still downloading (`ignition status` shows progress)",
@@ -155,6 +162,11 @@ class Pod:
                 *self._access,
                 f"Models: {models}",
                 *([f"Down: {', '.join(down)} (see above; `ignition restart`)"] if down else []),
+                *(
+                    ["ComfyUI starts once the downloads end (WAIT_FOR_MODELS=true)"]
+                    if waiting
+                    else []
+                ),
                 _RULE,
             ]
         )
@@ -317,12 +329,15 @@ _SETTLED_POLL_S = 0.2
 _TORCH_CHECK_WAIT_S = 20.0
 
 
-async def _settled(supervisor: Supervisor, torch_check: asyncio.Task[Any]) -> None:
-    """Until every service is ready, off or failed, and the torch check has had its say."""
+async def _settled(
+    supervisor: Supervisor, torch_check: asyncio.Task[Any], waiting_ok: Callable[[], bool]
+) -> None:
+    """Until every service is ready, off or failed (or, while `waiting_ok()`, still waiting to be
+    launched), and the torch check has had its say."""
     await asyncio.wait({torch_check}, timeout=_TORCH_CHECK_WAIT_S)
     while True:
-        services = supervisor.services.values()
-        if all(s.ready or s.state in ("off", "failed") for s in services):
+        settled = ("off", "failed", "waiting") if waiting_ok() else ("off", "failed")
+        if all(s.ready or s.state in settled for s in supervisor.services.values()):
             return
         await asyncio.sleep(_SETTLED_POLL_S)
 
