@@ -62,6 +62,10 @@ class Pod:
                 stderr=subprocess.STDOUT,
             )
 
+    def output_tail(self, lines: int) -> str:
+        """The last `lines` lines the pod wrote to stdout/stderr so far."""
+        return "\n".join(self.output.read_text().rstrip().splitlines()[-lines:])
+
     def cli(
         self, *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -180,7 +180,6 @@ def test_bad_entries_are_reported_together_and_good_ones_still_fetched(fakes: Fa
     assert not report.ok
     statuses = [(o.name, o.status) for o in report.outcomes]
     assert ("12a", "failed") in statuses
-    assert ("", "failed") in statuses
     assert ("3", "duplicate") in statuses
     assert ("no-such-model", "failed") in statuses
     assert files_under(fakes.models_dir) == [

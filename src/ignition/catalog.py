@@ -20,6 +20,7 @@ class CatalogEntry:
     folder: str
     description: str
     revision: str = "main"
+    size_gb: float | None = None  # approximate, for people choosing; never used to verify
 
     @property
     def url(self) -> str:
@@ -50,6 +51,7 @@ def parse_catalog(text: str) -> dict[str, CatalogEntry]:
             folder=fields["folder"],
             description=fields["description"],
             revision=str(fields.get("revision", "main")),
+            size_gb=float(fields["size_gb"]) if "size_gb" in fields else None,
         )
     return entries
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable
@@ -31,6 +32,7 @@ from ignition.errors import (
     FetchError,
     IgnitionError,
     MissingSourceError,
+    ModelNotFoundError,
     PlaceError,
     ResolveError,
     SpecError,
@@ -115,13 +117,16 @@ async def provision(
     with display:
         async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
             display.set_phase("resolving")
-            refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
-            resolved = await _resolve_all(client, settings, refs, report)
+            _say_what_is_resolved(display, len(parsed.refs), settings.comfyui_workflows)
+            links: dict[ModelRef, str] = {}  # workflow refs → the URL the workflow gave
+            refs = [*parsed.refs, *await _workflow_refs(client, settings, report, links)]
+            resolved = await _resolve_all(client, settings, refs, report, links)
             manifest = await asyncio.to_thread(Manifest, models_dir)
             planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
                 if outcome.status == "skipped":
                     display.finished(outcome)
+            _check_writable(planned, models_dir)
             _check_disk(planned, models_dir, free_bytes, report)
             if dry_run:
                 for item in planned:
@@ -133,10 +138,20 @@ async def provision(
     return report
 
 
+def _say_what_is_resolved(display: RunDisplay, entries: int, workflows: str) -> None:
+    """The run's first line: before any answer arrives, a log shows what is being asked for."""
+    parts = [f"{entries} model entr{'y' if entries == 1 else 'ies'}"] if entries else []
+    if count := len(split_sources(workflows)):
+        parts.append(f"{count} workflow{'' if count == 1 else 's'}")
+    if parts:
+        display.say(f"resolving {' and '.join(parts)}")
+
+
 async def _workflow_refs(
-    client: HttpClient, settings: Settings, report: ProvisionReport
+    client: HttpClient, settings: Settings, report: ProvisionReport, links: dict[ModelRef, str]
 ) -> list[ModelRef]:
     """Every model the workflows need, as refs; what can't be fetched becomes an outcome.
+    `links` gets each ref's URL as the workflow wrote it, for the report if it fails.
 
     A model with no known source that is already in its folder (the user uploaded it) counts
     as in place, unverified; otherwise it is "missing" and the run fails, because the workflow
@@ -159,6 +174,8 @@ async def _workflow_refs(
             seen.add(key)
             if need.ref is not None:
                 refs.append(need.ref)
+                if need.model.url is not None:
+                    links[need.ref] = need.model.url
                 continue
             outcome = ModelOutcome(
                 name=need.model.name,
@@ -193,7 +210,11 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 async def _resolve_all(
-    client: HttpClient, settings: Settings, refs: list[ModelRef], report: ProvisionReport
+    client: HttpClient,
+    settings: Settings,
+    refs: list[ModelRef],
+    report: ProvisionReport,
+    links: dict[ModelRef, str],
 ) -> list[tuple[ResolvedFile, ModelOutcome]]:
     gate = asyncio.Semaphore(_RESOLVES_AT_ONCE)
 
@@ -216,7 +237,20 @@ async def _resolve_all(
     for ref, answer in zip(refs, answers, strict=True):
         source: SourceName = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
         if isinstance(answer, IgnitionError):
-            outcome = ModelOutcome(name=ref.text, source=source)
+            # Where it was going stays in the report: a workflow's entry keeps its folder,
+            # file name and link, and its hint speaks of the workflow, not of list syntax.
+            outcome = ModelOutcome(
+                name=ref.text, source=source, folder=ref.folder, filename=ref.filename
+            )
+            link = links.get(ref)
+            if link is not None:
+                outcome.url = redact_url(link)
+                if isinstance(answer, ModelNotFoundError):
+                    answer.hint = (
+                        "the workflow's link for this model leads nowhere: fix the URL in the "
+                        f"workflow, or list the model in CIVITAI_MODELS/HUGGINGFACE_MODELS "
+                        f"with ':{ref.folder}'"
+                    )
             _record_error(outcome, answer)
             report.outcomes.append(outcome)
             continue
@@ -294,6 +328,24 @@ def _check_disk(
         f"not enough disk space in {models_dir}: the plan needs {_gb(report.needed_bytes)} "
         f"(+{_gb(DISK_RESERVE_BYTES)} kept free), {_gb(report.free_bytes)} is free; "
         f"short by {_gb(shortfall)}",
+    )
+    for item in planned:
+        _record_error(item.outcome, error)
+    planned.clear()
+
+
+def _check_writable(planned: list[_Planned], models_dir: Path) -> None:
+    """A folder the run cannot write to fails every pending file now, so that a dry run says
+    so too (instead of "planned") and a real run fails before resolving turns into waiting."""
+    probe = models_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not planned or os.access(probe, os.W_OK | os.X_OK):
+        return
+    error = PlaceError(
+        f"cannot write to {models_dir} ({probe} is not writable)",
+        hint="the models folder (or PERSISTENT_STORAGE) must be writable: fix its "
+        "permissions or choose another folder",
     )
     for item in planned:
         _record_error(item.outcome, error)

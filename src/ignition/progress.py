@@ -71,8 +71,12 @@ class RunDisplay:
         line_interval_s: float = 5.0,
         status_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        list_finished: bool = True,
     ) -> None:
+        """`list_finished=False`: no line per finished file, because a summary table listing
+        each one follows in the same log (the CLI's stdout and stderr going to one place)."""
         self.report = ProvisionReport()
+        self._list_finished = list_finished
         self._status_file = status_file
         self._stream = stream
         self._line_interval_s = line_interval_s
@@ -109,9 +113,14 @@ class RunDisplay:
 
     def set_phase(self, phase: Phase) -> None:
         self._phase = phase
-        if phase == "fetching" and self._bars is not None:
-            total = sum(o.size or 0 for o in self.report.outcomes if o.status == "pending")
-            self._total_task = self._bars.add_task("total", total=total or None)
+        if phase == "fetching":
+            pending = [o for o in self.report.outcomes if o.status == "pending"]
+            total = sum(o.size or 0 for o in pending)
+            if self._bars is not None:
+                self._total_task = self._bars.add_task("total", total=total or None)
+            elif pending:
+                # Without bars, this line is all a container log shows until the first file ends.
+                self.say(f"fetching {len(pending)} file(s), {format_bytes(total)}")
         self.write_status(force=True)
 
     def say(self, message: str) -> None:
@@ -124,6 +133,9 @@ class RunDisplay:
         return FileProgress(self, outcome)
 
     def finished(self, outcome: ModelOutcome) -> None:
+        if not self._list_finished:
+            self.write_status(force=True)
+            return
         where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
         if outcome.status == "failed":
             self.say(f"FAILED {where}: {outcome.error}")

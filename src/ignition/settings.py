@@ -116,11 +116,27 @@ class Settings(BaseSettings):
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))
 
+    # --- `ignition template` ---------------------------------------------------------------------
+    # The image the template runs, when --image is not given (template/image.py: the default).
+    image: str | None = Field(None, validation_alias=_env("IGNITION_IMAGE"))
+
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))
 
     # The environment Ignition was started with, for the children's (see run/child_env.py).
     _environ: dict[str, str] = PrivateAttr(default_factory=lambda: dict(os.environ))
+
+    @field_validator("models_dir_override", "workspace", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        # `IGNITION_MODELS_DIR=~/models` (or `--models-dir=~/models`, which no shell expands)
+        # means the home folder, never a folder named "~" in the current directory.
+        return value.expanduser() if value is not None else None
+
+    @field_validator("persistent_storage", mode="after")
+    @classmethod
+    def _expand_home_in_store(cls, value: str) -> str:
+        return str(Path(value.strip()).expanduser()) if value.strip().startswith("~") else value
 
     @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
     @classmethod

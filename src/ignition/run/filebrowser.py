@@ -106,6 +106,7 @@ def filebrowser_service(
         cwd=state,
         ready_url=f"http://{host}:{settings.filebrowser_port}/",
         public_url=public_url(settings),
+        console=False,  # its banner lists internal addresses; the access block says the URL
     )
 
 

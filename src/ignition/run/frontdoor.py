@@ -172,6 +172,7 @@ def frontdoor_service(
         # front door is ready even while ComfyUI is still loading.
         ready_url=f"http://{probe_host}:{settings.comfyui_port}/",
         public_url=comfyui_public_url(settings),
+        console=False,  # Caddy's JSON log lines are for the log file, not the container log
     )
 
 

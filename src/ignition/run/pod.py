@@ -60,6 +60,7 @@ class Pod:
         self.nuke_report = ""
         self._stopped = asyncio.Event()
         self._extra_comfyui_args: tuple[str, ...] = ()
+        self._access: list[str] = []  # the access block's lines, secrets in clear
         self._tasks: list[asyncio.Task[Any]] = []
         # Each child's environment starts from an allow-list, never a copy of ours.
         self.supervisor = Supervisor(
@@ -80,7 +81,8 @@ class Pod:
         for warning in self.settings.unresolved_secret_warnings():
             log.warning("%s", warning)
         await check_system(self.settings)
-        self._tasks.append(asyncio.create_task(check_torch(self.settings)))
+        self._torch_check = asyncio.create_task(check_torch(self.settings))
+        self._tasks.append(self._torch_check)
 
     def _prepare_privacy_and_storage(self) -> None:
         no_env: Mapping[str, str] = {}
@@ -108,18 +110,59 @@ class Pod:
         for service in side:
             self.supervisor.add(Service(service.name, service.build))
             self.supervisor.launch(service.name)
-            _announce(service.announcement)
+        self._access = [*access, *(line for s in side for line in s.announcement)]
         self.supervisor.add(
             Service(comfyui.NAME, self._comfyui_spec, reboot_marker=comfyui.reboot_marker(settings))
         )
-        _announce(access)
         self._tasks.append(asyncio.create_task(self._monitor()))
         downloads = asyncio.create_task(self._provision())
         self._tasks.append(downloads)
+        self._tasks.append(asyncio.create_task(self._announce_when_up(downloads)))
         if settings.wait_for_models:
             log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
             await asyncio.wait({downloads})
         self.supervisor.launch(comfyui.NAME)
+
+    async def _announce_when_up(self, downloads: asyncio.Task[None]) -> None:
+        """The access block, once every service is up (or has given up): the last thing in the
+        container log, where RunPod's viewer shows it. If the downloads outlast the services,
+        it is shown again when they end, so it stays last."""
+        # With WAIT_FOR_MODELS, ComfyUI waits for the downloads: the file browser's login is
+        # needed meanwhile (to watch them), so the first block does not wait for ComfyUI.
+        waiting_ok = self.settings.wait_for_models
+        await _settled(
+            self.supervisor, self._torch_check, lambda: waiting_ok and not downloads.done()
+        )
+        self._print_access_block()
+        if not downloads.done():
+            await asyncio.wait({downloads})
+            await _settled(self.supervisor, self._torch_check, lambda: False)
+            self._print_access_block()
+
+    def _print_access_block(self) -> None:
+        down = [n for n, s in self.supervisor.services.items() if s.state == "failed"]
+        waiting = any(s.state == "waiting" for s in self.supervisor.services.values())
+        models = {
+            "pending": "not started yet",
+            "running": "still downloading (`ignition status` shows progress)",
+            "done": "all in place",
+            "failed": "some failed (see the lines above, or `ignition status`)",
+        }[self.downloads]
+        _announce(
+            [
+                _RULE,
+                "Ignition is up. How to reach this pod:",
+                *self._access,
+                f"Models: {models}",
+                *([f"Down: {', '.join(down)} (see above; `ignition restart`)"] if down else []),
+                *(
+                    ["ComfyUI starts once the downloads end (WAIT_FOR_MODELS=true)"]
+                    if waiting
+                    else []
+                ),
+                _RULE,
+            ]
+        )
 
     async def hard_stop(self) -> None:
         self.state = "stopping"
@@ -270,6 +313,26 @@ async def run_pod(settings: Settings, steps: Steps) -> int:
     await pod.hard_stop()
     await server.close()
     return 0
+
+
+_RULE = "=" * 72
+_SETTLED_POLL_S = 0.2
+# The torch/CUDA check's lines belong above the block, but a broken COMFYUI_PYTHON must not
+# hold the block back for long.
+_TORCH_CHECK_WAIT_S = 20.0
+
+
+async def _settled(
+    supervisor: Supervisor, torch_check: asyncio.Task[Any], waiting_ok: Callable[[], bool]
+) -> None:
+    """Until every service is ready, off or failed (or, while `waiting_ok()`, still waiting to be
+    launched), and the torch check has had its say."""
+    await asyncio.wait({torch_check}, timeout=_TORCH_CHECK_WAIT_S)
+    while True:
+        settled = ("off", "failed", "waiting") if waiting_ok() else ("off", "failed")
+        if all(s.ready or s.state in settled for s in supervisor.services.values()):
+            return
+        await asyncio.sleep(_SETTLED_POLL_S)
 
 
 def _announce(lines: Sequence[str]) -> None:

@@ -25,3 +25,7 @@ class ServiceSpec:
     ready_url: str | None = None
     # Shown to the user once the service is ready (the public URL, not the internal one).
     public_url: str | None = None
+    # False: the child's output goes to the start-up log file only, not to stdout (RunPod's
+    # container log). For third-party banners (copyparty's 60 lines, Caddy's JSON) that would
+    # bury the access block and say misleading things ("available @ http://<ip>").
+    console: bool = True
