@@ -111,7 +111,12 @@ async def provision(
         settings.hf_endpoint: _secret(settings.hf_token),
     }
     with display:
-        async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
+        async with HttpClient(
+            tokens,
+            connections=settings.connections,
+            retry=retry,
+            allow_private=settings.allow_private_urls,
+        ) as client:
             display.set_phase("resolving")
             refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
             resolved = await _resolve_all(client, settings, refs, report)

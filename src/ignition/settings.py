@@ -100,6 +100,9 @@ class Settings(BaseSettings):
 
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))
+    # Let links and redirects lead to loopback/private/link-local addresses (a mirror on the
+    # LAN); off, a public host can never send a request to the pod itself or its network.
+    allow_private_urls: bool = Field(False, validation_alias=_env("IGNITION_ALLOW_PRIVATE_URLS"))
 
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))

@@ -37,7 +37,9 @@ def budget_for(client: HttpClient) -> ConnectionBudget:
     budget = _budgets.get(client)
     if budget is None:
         wire = WirePool(
-            connect_timeout_s=client.connect_timeout_s, read_timeout_s=client.read_timeout_s
+            connect_timeout_s=client.connect_timeout_s,
+            read_timeout_s=client.read_timeout_s,
+            guard=client.guard,
         )
         client.call_on_close(wire.close)
         budget = _budgets[client] = ConnectionBudget(client.connections, wire)

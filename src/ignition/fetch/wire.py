@@ -20,9 +20,11 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ignition._http import USER_AGENT, tls_context
+from ignition._http.addresses import AddressGuard, resolve_checked
 from ignition.fetch.segments import Segment
 
 _HEAD_LIMIT = 64 << 10
@@ -71,7 +73,10 @@ def direct(url: str) -> bool:
 class WirePool:
     """Idle keep-alive connections per (scheme, host, port), shared by every file of a run."""
 
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(
+        self, *, connect_timeout_s: float, read_timeout_s: float, guard: AddressGuard
+    ) -> None:
+        self._guard = guard
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
         self._idle: defaultdict[tuple[str, str, int], list[WireConnection]] = defaultdict(list)
@@ -88,12 +93,11 @@ class WirePool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, protocol = await loop.create_connection(
-                    lambda: WireConnection(loop, buffer_bytes, self._read_timeout_s),
-                    host,
-                    port,
-                    ssl=tls_context() if scheme == "https" else None,
+                # The HttpClient's rule: a host it reached as public must still resolve so.
+                addresses = await resolve_checked(
+                    self._guard, host, port, public_only=self._guard.pinned(host)
                 )
+                return await self._connect_any(loop, addresses, scheme, host, buffer_bytes)
         except TimeoutError:
             raise WireError(
                 f"no connection to {host}:{port} within {self._connect_timeout_s:g} s"
@@ -101,7 +105,31 @@ class WirePool:
         except OSError as error:
             reason = error.strerror or error
             raise WireError(f"cannot connect to {host}:{port} ({reason})") from None
-        return protocol
+
+    async def _connect_any(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        addresses: list[tuple[Any, ...]],
+        scheme: str,
+        host: str,
+        buffer_bytes: int,
+    ) -> WireConnection:
+        """Connect to the first of the checked addresses that answers."""
+        failure: OSError = OSError(f"{host} has no address")
+        for _family, address in addresses:
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: WireConnection(loop, buffer_bytes, self._read_timeout_s),
+                    address[0],
+                    address[1],
+                    ssl=tls_context() if scheme == "https" else None,
+                    server_hostname=host if scheme == "https" else None,
+                )
+            except OSError as error:
+                failure = error
+                continue
+            return protocol
+        raise failure
 
     def give_back(self, url: str, connection: WireConnection) -> None:
         if connection.usable:

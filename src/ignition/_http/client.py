@@ -1,9 +1,10 @@
-"""The only importer of the HTTP library: client factory, per-host auth, redirects, redaction.
+"""The HTTP client of a run: sessions, per-host auth, redirects, the address guard, redaction.
 
 Tokens are attached in exactly one place (`HttpClient.auth_headers`) and only when a request's
 host is the host the token belongs to. Redirects are followed by hand so that every hop is
 re-checked: CivitAI's presigned storage host answers 400 when an Authorization header reaches
-it, and a token must never leak to a CDN.
+it, a token must never leak to a CDN, and a hop may not lead to a private address
+(`addresses.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import functools
 import re
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import aiohttp
 
 from ignition import __version__
+from ignition._http.addresses import AddressGuard, CheckingResolver, Classifier, is_public_address
+from ignition.errors import PrivateAddressError
 
 # A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
@@ -136,6 +140,9 @@ class HttpClient:
     """One aiohttp session for a run, with tokens scoped to their API hosts.
 
     `tokens` maps an API endpoint (e.g. "https://civitai.com") to its bearer token.
+    `allow_private` (IGNITION_ALLOW_PRIVATE_URLS) lets requests and redirects reach private
+    addresses; `is_public` decides what counts as public (tests stand loopback in for the
+    internet with it).
     """
 
     def __init__(
@@ -146,6 +153,8 @@ class HttpClient:
         connect_timeout_s: float = 30.0,
         read_timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
+        allow_private: bool = False,
+        is_public: Classifier = is_public_address,
     ) -> None:
         self._tokens = {host_of(endpoint): token for endpoint, token in (tokens or {}).items()}
         self._connections = connections
@@ -153,12 +162,31 @@ class HttpClient:
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
+        # Hops that must reach public addresses go through a session of their own, so that a
+        # connection to a private address kept alive by the other can never be reused for one.
+        self._public_session: aiohttp.ClientSession | None = None
+        proxies = urllib.request.getproxies()
+        self.guard = AddressGuard(
+            allow_private=allow_private,
+            is_public=is_public,
+            exempt_hosts=[urlsplit(proxy).hostname or "" for proxy in proxies.values()],
+        )
         self._on_close: list[Callable[[], None]] = []
         self.retry = retry or RetryPolicy()
 
     async def __aenter__(self) -> HttpClient:
-        connector = aiohttp.TCPConnector(limit=self._connections * 2, limit_per_host=0)
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(public_only=False)
+        if not self.guard.allow_private:
+            self._public_session = self._new_session(public_only=True)
+        return self
+
+    def _new_session(self, *, public_only: bool) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._connections * 2,
+            limit_per_host=0,
+            resolver=CheckingResolver(self.guard, public_only=public_only),
+        )
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
             headers={"User-Agent": USER_AGENT},
@@ -166,7 +194,6 @@ class HttpClient:
             auto_decompress=False,
             trust_env=True,
         )
-        return self
 
     async def __aexit__(
         self,
@@ -176,9 +203,10 @@ class HttpClient:
     ) -> None:
         while self._on_close:
             self._on_close.pop()()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._public_session):
+            if session is not None:
+                await session.close()
+        self._session = self._public_session = None
 
     def call_on_close(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the client closes (the engine's own idle connections)."""
@@ -218,10 +246,16 @@ class HttpClient:
         method: str = "GET",
         stop_at_other_host: bool = False,
         retry: RetryPolicy | None = None,
+        public_only: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET (or HEAD) `url`: `request` without a body."""
         async with self.request(
-            method, url, headers=headers, stop_at_other_host=stop_at_other_host, retry=retry
+            method,
+            url,
+            headers=headers,
+            stop_at_other_host=stop_at_other_host,
+            retry=retry,
+            public_only=public_only,
         ) as response:
             yield response
 
@@ -236,6 +270,7 @@ class HttpClient:
         data: bytes | aiohttp.FormData | None = None,
         stop_at_other_host: bool = False,
         retry: RetryPolicy | None = None,
+        public_only: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send `method` to `url`, following redirects hop by hop with auth re-scoped at every hop.
 
@@ -246,13 +281,22 @@ class HttpClient:
         `retry` overrides the client's policy (the download engine retries ranges itself; a
         POST that must not run twice passes `RetryPolicy(attempts=1)`). A body (`json` or
         `data`) is sent on the first hop only: a redirect of a POST is handed to the caller.
+        With `public_only` (a URL someone else chose), every hop must resolve to public
+        addresses; without it, only the hops after a public host must (see addresses.py). A
+        refused hop raises PrivateAddressError, never retried.
         """
         policy = retry or self.retry
         attempt = 0
         while True:
             try:
                 response = await self._follow(
-                    url, headers, method, stop_at_other_host, json=json, data=data
+                    url,
+                    headers,
+                    method,
+                    stop_at_other_host,
+                    public_only=public_only,
+                    json=json,
+                    data=data,
                 )
             except aiohttp.ClientConnectorCertificateError:
                 raise  # asking again gets the same certificate
@@ -297,24 +341,29 @@ class HttpClient:
         method: str,
         stop_at_other_host: bool,
         *,
+        public_only: bool,
         json: object = None,
         data: bytes | aiohttp.FormData | None = None,
     ) -> aiohttp.ClientResponse:
         current = url
         has_body = json is not None or data is not None
+        guarded = public_only
         for hop in range(_MAX_REDIRECTS + 1):
             request_headers = {"Accept-Encoding": "identity", **(headers or {})}
             request_headers.update(self.auth_headers(current))
-            response = await self.session.request(
-                method,
-                current,
-                headers=request_headers,
-                allow_redirects=False,
-                json=json if hop == 0 else None,
-                data=data if hop == 0 else None,
-                # Made on first use: a run over plain http (the tests) never loads the CAs.
-                ssl=tls_context() if current.startswith("https:") else True,
-            )
+            host = urlsplit(current).hostname or ""
+            guarded = guarded or self.guard.pinned(host)
+            try:
+                response = await self._hop(
+                    method, current, request_headers, guarded, hop, json=json, data=data
+                )
+            except PrivateAddressError as refused:
+                came = f" (redirected from {redact_url(url)})" if hop else ""
+                raise PrivateAddressError(
+                    f"{redact_url(current)}{came}: {refused.message}"
+                ) from None
+            if guarded:
+                self.guard.pin(host)
             location = response.headers.get("Location")
             if response.status not in _REDIRECT_STATUSES or not location or has_body:
                 return response
@@ -324,7 +373,34 @@ class HttpClient:
                 return response
             response.release()
             current = target
+            # Where a public host sends us must be public too (a CDN, never the pod itself).
+            guarded = guarded or self.guard.seen_public(host)
         raise HttpError(310, current, {}, f"more than {_MAX_REDIRECTS} redirects")
+
+    async def _hop(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        guarded: bool,
+        hop: int,
+        *,
+        json: object,
+        data: bytes | aiohttp.FormData | None,
+    ) -> aiohttp.ClientResponse:
+        """One request, on the session whose resolver enforces what this hop must reach."""
+        self.guard.admit_literal(urlsplit(url).hostname or "", public_only=guarded)
+        session = self._public_session if guarded and self._public_session else self.session
+        return await session.request(
+            method,
+            url,
+            headers=headers,
+            allow_redirects=False,
+            json=json if hop == 0 else None,
+            data=data if hop == 0 else None,
+            # Made on first use: a run over plain http (the tests) never loads the CAs.
+            ssl=tls_context() if url.startswith("https:") else True,
+        )
 
     async def get_json(self, url: str) -> object:
         """GET a JSON API resource; any non-2xx answer raises HttpError for the caller to map."""

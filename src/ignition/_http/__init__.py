@@ -1,0 +1,46 @@
+"""The one HTTP layer: the only importer of the HTTP library, and the only code that opens
+connections for HTTP.
+
+    client.py     HttpClient: sessions, per-host tokens, redirects hop by hop, JSON, WebSocket
+    addresses.py  the address guard: which resolved addresses a request may connect to
+"""
+
+from ignition._http.addresses import is_public_address
+from ignition._http.client import (
+    NETWORK_ERRORS,
+    USER_AGENT,
+    FormData,
+    HttpClient,
+    HttpError,
+    Response,
+    RetryPolicy,
+    WebSocket,
+    WebSocketMessageType,
+    describe_network_error,
+    host_of,
+    is_certificate_error,
+    raise_for_status,
+    redact_url,
+    tls_context,
+)
+from ignition.errors import PrivateAddressError
+
+__all__ = [
+    "NETWORK_ERRORS",
+    "USER_AGENT",
+    "FormData",
+    "HttpClient",
+    "HttpError",
+    "PrivateAddressError",
+    "Response",
+    "RetryPolicy",
+    "WebSocket",
+    "WebSocketMessageType",
+    "describe_network_error",
+    "host_of",
+    "is_certificate_error",
+    "is_public_address",
+    "raise_for_status",
+    "redact_url",
+    "tls_context",
+]
