@@ -3,6 +3,7 @@ connections for HTTP.
 
     client.py     HttpClient: sessions, per-host tokens, redirects hop by hop, JSON, WebSocket
     addresses.py  the address guard: which resolved addresses a request may connect to
+    retry.py      the one retry policy: retryable statuses, Retry-After, backoff, on_retry
 """
 
 from ignition._http.addresses import is_public_address
@@ -13,7 +14,6 @@ from ignition._http.client import (
     HttpClient,
     HttpError,
     Response,
-    RetryPolicy,
     WebSocket,
     WebSocketMessageType,
     describe_network_error,
@@ -23,16 +23,19 @@ from ignition._http.client import (
     redact_url,
     tls_context,
 )
+from ignition._http.retry import RETRYABLE_STATUSES, RetryNotice, RetryPolicy, parse_retry_after
 from ignition.errors import PrivateAddressError
 
 __all__ = [
     "NETWORK_ERRORS",
+    "RETRYABLE_STATUSES",
     "USER_AGENT",
     "FormData",
     "HttpClient",
     "HttpError",
     "PrivateAddressError",
     "Response",
+    "RetryNotice",
     "RetryPolicy",
     "WebSocket",
     "WebSocketMessageType",
@@ -40,6 +43,7 @@ __all__ = [
     "host_of",
     "is_certificate_error",
     "is_public_address",
+    "parse_retry_after",
     "raise_for_status",
     "redact_url",
     "tls_context",

@@ -9,16 +9,13 @@ it, a token must never leak to a CDN, and a hop may not lead to a private addres
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import os
 import re
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from time import time
 from types import TracebackType
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -26,6 +23,7 @@ import aiohttp
 
 from ignition import __version__
 from ignition._http.addresses import AddressGuard, CheckingResolver, Classifier, is_public_address
+from ignition._http.retry import RetryPolicy
 from ignition.errors import PrivateAddressError
 
 # A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
@@ -39,9 +37,6 @@ WebSocketMessageType = aiohttp.WSMsgType
 FormData = aiohttp.FormData
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# Worth asking again: rate limits and server-side hiccups. Every other 4xx is the user's to fix
-# (login, licence, wrong id) and retrying only delays the message.
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_REDIRECTS = 10
 # Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
 _SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
@@ -50,11 +45,29 @@ _SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "f
 # Failures of the network itself (refused, reset, timed out, body cut short), after retries.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
 _URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
+_OBJECT_REPR = re.compile(r"\S*<[^<>]* object at 0x[0-9a-f]+>")
 
 
 def describe_network_error(error: BaseException) -> str:
-    """A network failure as one line, with any URL in it redacted."""
-    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), str(error))
+    """A network failure as one line a user can act on: the host named, no object reprs, any
+    URL redacted."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return f"the TLS certificate of {error.host} is not trusted ({error.certificate_error})"
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve {error.host} (DNS lookup failed: is the network up?)"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        code = error.os_error.errno
+        # asyncio's strerror is "Connect call failed ('1.2.3.4', 443)": the errno says it better.
+        reason = os.strerror(code) if code and code > 0 else str(error.os_error)
+        return f"cannot connect to {error.host}:{error.port} ({reason.lower()})"
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return "no answer in time"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "the answer was cut short"
+    text = _OBJECT_REPR.sub("", _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(error)))
+    text = " ".join(text.split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
@@ -86,43 +99,6 @@ def tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
     return context
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff.
-
-    CivitAI answers "too many downloads" with a 429 that usually has no Retry-After: back off
-    1 s → 2 s → … → 30 s. A Retry-After is honoured, unless it asks for longer than
-    `max_retry_after_s` (then the 429 is handed to the caller, who reports it).
-    """
-
-    attempts: int = 6
-    first_delay_s: float = 1.0
-    max_delay_s: float = 30.0
-    max_retry_after_s: float = 120.0
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def delay_s(self, attempt: int, retry_after: str | None) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`, or None when it is time to give up."""
-        if attempt + 1 >= self.attempts:
-            return None
-        wait = _parse_retry_after(retry_after)
-        if wait is None:
-            return min(self.first_delay_s * 2.0**attempt, self.max_delay_s)
-        return wait if wait <= self.max_retry_after_s else None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError):
-        return None
 
 
 class HttpError(Exception):
@@ -274,10 +250,11 @@ class HttpClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send `method` to `url`, following redirects hop by hop with auth re-scoped at every hop.
 
-        429 and 5xx answers and connection failures are retried from `url` (a fresh presigned
-        link each time) under `self.retry`. The final response is yielded whatever its status;
-        `response.url` is where it came from. With `stop_at_other_host`, a redirect to another
-        host is yielded instead of followed (HF puts the file's sha256 on that redirect).
+        The policy's retryable answers (retry.py) and connection failures are retried from
+        `url` (a fresh presigned link each time) under `self.retry`. The final response is
+        yielded whatever its status; `response.url` is where it came from. With
+        `stop_at_other_host`, a redirect to another host is yielded instead of followed (HF puts
+        the file's sha256 on that redirect).
         `retry` overrides the client's policy (the download engine retries ranges itself; a
         POST that must not run twice passes `RetryPolicy(attempts=1)`). A body (`json` or
         `data`) is sent on the first hop only: a redirect of a POST is handed to the caller.
@@ -286,6 +263,7 @@ class HttpClient:
         refused hop raises PrivateAddressError, never retried.
         """
         policy = retry or self.retry
+        what = f"{method} {redact_url(url).partition('://')[2]}"
         attempt = 0
         while True:
             try:
@@ -300,17 +278,21 @@ class HttpClient:
                 )
             except aiohttp.ClientConnectorCertificateError:
                 raise  # asking again gets the same certificate
-            except (TimeoutError, aiohttp.ClientConnectionError):  # nothing arrived: ask again
+            except (TimeoutError, aiohttp.ClientConnectionError) as error:  # ask again
                 delay = policy.delay_s(attempt, None)
                 if delay is None:
                     raise
+                reason = describe_network_error(error)
+                policy.notify(what, urlsplit(url).hostname or "", reason, attempt, delay)
                 await policy.sleep(delay)
                 attempt += 1
                 continue
-            if response.status in _RETRY_STATUSES:
+            if policy.retryable(response.status):
                 delay = policy.delay_s(attempt, response.headers.get("Retry-After"))
                 if delay is not None:
                     response.release()
+                    host = response.url.host or ""
+                    policy.notify(what, host, f"HTTP {response.status}", attempt, delay)
                     await policy.sleep(delay)
                     attempt += 1
                     continue

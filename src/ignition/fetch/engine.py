@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ignition._http import (
     NETWORK_ERRORS,
@@ -58,7 +59,6 @@ from ignition.fetch.wire import WireError, direct
 from ignition.records import FetchedFile, FetchRequest
 
 _UNKNOWN_END = 1 << 62
-_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Ranged requests to storage are retried here, not in the client: the engine knows which bytes
 # are still missing and gives its connection slot to others while it backs off.
 _NO_CLIENT_RETRY = RetryPolicy(attempts=1)
@@ -95,12 +95,12 @@ class _Retryable(Exception):
         self,
         reason: str,
         *,
-        delay_s: float | None = None,
+        retry_after: str | None = None,
         stalled: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.delay_s = delay_s
+        self.retry_after = retry_after  # the server's Retry-After header, if it sent one
         self.stalled = stalled
 
 
@@ -420,7 +420,7 @@ class _FileTransfer:
         except TimeoutError:
             return self._failed(_Retryable("no answer", stalled=True))
         except NETWORK_ERRORS as error:
-            return self._failed(_Retryable(f"connection failed ({error!r})"))
+            return self._failed(_Retryable(describe_network_error(error)))
         finally:
             self._plan.finish(segment)
         return None
@@ -446,7 +446,7 @@ class _FileTransfer:
                 connection.close()
                 raise
         try:
-            _raise_if_transient(head.status, head.headers, url)
+            self._raise_if_transient(head.status, head.headers, url)
             if head.status != 206 or head.plain_body_length is None:
                 connection.close()
                 return False
@@ -482,7 +482,7 @@ class _FileTransfer:
                 response = await stack.enter_async_context(
                     self._client.get(self._url, headers=headers, retry=_NO_CLIENT_RETRY)
                 )
-        _raise_if_transient(response.status, response.headers, str(response.url))
+        self._raise_if_transient(response.status, response.headers, str(response.url))
         if response.status == 200:
             raise _Retryable("HTTP 200 to a Range request (Range support stopped)")
         if response.status != 206:
@@ -607,9 +607,21 @@ class _FileTransfer:
                 f"requests ({self._done_bytes} bytes kept for the next run)"
             )
         policy = self._client.retry
-        if failure.delay_s is not None:
-            return min(failure.delay_s, policy.max_delay_s)
-        return min(policy.first_delay_s * 2.0 ** (self._failures - 1), policy.max_delay_s)
+        # A long Retry-After from storage is cut short: the range may go to another connection.
+        delay = min(policy.backoff_s(self._failures - 1, failure.retry_after), policy.max_delay_s)
+        if delay:
+            host = urlsplit(self._url).hostname or ""
+            what = f"the download of {self._label}"
+            attempts = tuning.max_failures + 1
+            policy.notify(what, host, failure.reason, self._failures - 1, delay, attempts=attempts)
+        return delay
+
+    def _raise_if_transient(self, status: int, headers: Mapping[str, str], url: str) -> None:
+        """_Retryable for a status the retry policy retries; other statuses are the caller's."""
+        if self._client.retry.retryable(status):
+            # 429 usually comes without Retry-After (CivitAI): the policy's backoff applies.
+            retry_after = headers.get("retry-after")  # aiohttp's headers ignore case too
+            raise _Retryable(f"HTTP {status} from {redact_url(url)}", retry_after=retry_after)
 
 
 def _root_cause(group: BaseExceptionGroup) -> BaseException:
@@ -625,15 +637,6 @@ def _root_cause(group: BaseExceptionGroup) -> BaseException:
     # Disk full outranks the rest: it decides whether the partial is kept.
     leaves.sort(key=lambda e: not isinstance(e, DiskFullError))
     return leaves[0] if leaves else group
-
-
-def _raise_if_transient(status: int, headers: Mapping[str, str], url: str) -> None:
-    """_Retryable for a rate limit or a server hiccup; other statuses are the caller's."""
-    if status in _RETRY_STATUSES:
-        retry_after = headers.get("retry-after", "")  # aiohttp's headers ignore case too
-        delay = float(retry_after) if retry_after.isdigit() else None
-        # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
-        raise _Retryable(f"HTTP {status} from {redact_url(url)}", delay_s=delay)
 
 
 def _range_header(first: int, last: int | None) -> dict[str, str]:
