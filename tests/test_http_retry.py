@@ -143,3 +143,27 @@ def test_a_download_with_no_network_says_what_it_retries_at_once(fakes: Fakes) -
     assert "object at 0x" not in said
     assert "CIVITAI_ENDPOINT" not in said
     assert f"HF_ENDPOINT ({dead})" in said
+
+
+async def test_a_request_whose_answer_was_lost_is_sent_again_only_if_idempotent() -> None:
+    requests: list[bytes] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))  # read the request, say nothing
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/run"
+    recorder = Recorder()
+    async with server, HttpClient(retry=recorder.policy(attempts=2)) as client:
+        for method in ("POST", "GET"):
+            try:
+                async with client.request(method, url, json={} if method == "POST" else None):
+                    pass
+            except aiohttp.ServerDisconnectedError:
+                pass
+
+    methods = [r.split(b" ", 1)[0] for r in requests]
+    assert methods.count(b"POST") == 1
+    assert methods.count(b"GET") > 1  # (aiohttp, too, asks again once on a fresh connection)
+    assert [kind for kind, _ in recorder.events] == ["notice", "sleep"]  # the GET's retry

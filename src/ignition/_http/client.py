@@ -37,6 +37,8 @@ WebSocketMessageType = aiohttp.WSMsgType
 FormData = aiohttp.FormData
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Asking again after a lost answer does no harm (RFC 9110 §9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _MAX_REDIRECTS = 10
 # Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
 _SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
@@ -203,7 +205,7 @@ class HttpClient:
         return self._connections
 
     @property
-    def session(self) -> aiohttp.ClientSession:
+    def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("HttpClient used outside `async with`")
         return self._session
@@ -223,6 +225,7 @@ class HttpClient:
         stop_at_other_host: bool = False,
         retry: RetryPolicy | None = None,
         public_only: bool = False,
+        follow_redirects: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET (or HEAD) `url`: `request` without a body."""
         async with self.request(
@@ -232,6 +235,7 @@ class HttpClient:
             stop_at_other_host=stop_at_other_host,
             retry=retry,
             public_only=public_only,
+            follow_redirects=follow_redirects,
         ) as response:
             yield response
 
@@ -247,6 +251,7 @@ class HttpClient:
         stop_at_other_host: bool = False,
         retry: RetryPolicy | None = None,
         public_only: bool = False,
+        follow_redirects: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send `method` to `url`, following redirects hop by hop with auth re-scoped at every hop.
 
@@ -260,7 +265,11 @@ class HttpClient:
         `data`) is sent on the first hop only: a redirect of a POST is handed to the caller.
         With `public_only` (a URL someone else chose), every hop must resolve to public
         addresses; without it, only the hops after a public host must (see addresses.py). A
-        refused hop raises PrivateAddressError, never retried.
+        refused hop raises PrivateAddressError, never retried. Without `follow_redirects`, a
+        redirect is yielded as it came (a host that must keep its key: `template --deploy`).
+
+        A request that failed after it was sent is asked again only when its method is
+        idempotent: a POST whose answer was lost may have been done.
         """
         policy = retry or self.retry
         what = f"{method} {redact_url(url).partition('://')[2]}"
@@ -273,14 +282,16 @@ class HttpClient:
                     method,
                     stop_at_other_host,
                     public_only=public_only,
+                    follow_redirects=follow_redirects,
                     json=json,
                     data=data,
                 )
             except aiohttp.ClientConnectorCertificateError:
                 raise  # asking again gets the same certificate
             except (TimeoutError, aiohttp.ClientConnectionError) as error:  # ask again
-                delay = policy.delay_s(attempt, None)
-                if delay is None:
+                unsent = isinstance(error, aiohttp.ClientConnectorError)
+                delay = policy.delay_s(attempt, None) if policy.connection_failures else None
+                if delay is None or not (unsent or method in _IDEMPOTENT):
                     raise
                 reason = describe_network_error(error)
                 policy.notify(what, urlsplit(url).hostname or "", reason, attempt, delay)
@@ -307,7 +318,7 @@ class HttpClient:
         self, url: str, *, heartbeat_s: float | None = 30.0
     ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
         """A WebSocket to `url` (ComfyUI's /ws), with the host's token if it owns one."""
-        async with self.session.ws_connect(
+        async with self._open_session.ws_connect(
             url,
             headers=self.auth_headers(url),
             heartbeat=heartbeat_s,
@@ -324,6 +335,7 @@ class HttpClient:
         stop_at_other_host: bool,
         *,
         public_only: bool,
+        follow_redirects: bool = True,
         json: object = None,
         data: bytes | aiohttp.FormData | None = None,
     ) -> aiohttp.ClientResponse:
@@ -347,10 +359,11 @@ class HttpClient:
             if guarded:
                 self.guard.pin(host)
             location = response.headers.get("Location")
-            if response.status not in _REDIRECT_STATUSES or not location or has_body:
+            redirect = response.status in _REDIRECT_STATUSES and location
+            if not redirect or not follow_redirects or has_body:
                 return response
             # HF answers small files with a relative Location: resolve against this hop.
-            target = urljoin(current, location)
+            target = urljoin(current, str(location))
             if stop_at_other_host and host_of(target) != host_of(current):
                 return response
             response.release()
@@ -372,7 +385,7 @@ class HttpClient:
     ) -> aiohttp.ClientResponse:
         """One request, on the session whose resolver enforces what this hop must reach."""
         self.guard.admit_literal(urlsplit(url).hostname or "", public_only=guarded)
-        session = self._public_session if guarded and self._public_session else self.session
+        session = self._public_session if guarded and self._public_session else self._open_session
         return await session.request(
             method,
             url,

@@ -49,6 +49,8 @@ class RetryPolicy:
     max_delay_s: float = 30.0
     max_retry_after_s: float = 120.0
     statuses: frozenset[int] = RETRYABLE_STATUSES
+    # Whether a request that got no answer (refused, reset, timed out) is asked again.
+    connection_failures: bool = True
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[RetryNotice], None] | None = None
 
@@ -60,7 +62,8 @@ class RetryPolicy:
         Retry-After when it sends one, else `first_delay_s` doubling up to `max_delay_s`."""
         wait = parse_retry_after(retry_after)
         if wait is None:
-            return min(self.first_delay_s * 2.0**attempt, self.max_delay_s)
+            # The exponent is capped: a poll may retry thousands of times (2.0**1024 overflows).
+            return min(self.first_delay_s * 2.0 ** min(attempt, 64), self.max_delay_s)
         return wait
 
     def delay_s(self, attempt: int, retry_after: str | None) -> float | None:
