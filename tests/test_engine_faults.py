@@ -6,19 +6,21 @@ import hashlib
 
 import pytest
 
-from conftest import FAST_RETRY
+from conftest import FAST_RETRY, Fakes
 from fakes.content import noise
-from fakes.storage import FakeStorage
+from fakes.storage import FakeStorage, PatternBlob
 from ignition._http import HttpClient, HttpError
 from ignition.errors import (
     ChecksumMismatchError,
     NotAModelError,
+    SizeMismatchError,
     TransferFailedError,
     TransferStalledError,
 )
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
 from ignition.fetch.resume import part_path, state_path
+from ignition.records import FetchRequest
 
 MB = 1 << 20
 
@@ -201,3 +203,25 @@ async def test_a_missing_file_fails_at_once(
 
     assert caught.value.status == 404
     assert storage.counters.requests == {"/blobs/gone": 1}
+
+
+async def test_a_body_longer_than_the_file_is_never_written_past_its_size(
+    fakes: Fakes, storage: FakeStorage, client: HttpClient, tuning: Tuning
+) -> None:
+    # The source says 1 KB; the server streams 200 MB without a length (chunked, no Range).
+    storage.faults.no_length = True
+    request = FetchRequest(
+        url=storage.put("tiny", PatternBlob(200 * MB, 3)),
+        staging_path=fakes.tmp_path / "staging" / "tiny.safetensors",
+        expected_size=1024,
+        expected_sha256=None,
+        identity="size:1024",
+        label="tiny.safetensors",
+    )
+
+    with pytest.raises(SizeMismatchError) as caught:
+        await fetch_file(client, request, NoProgress(), tuning=tuning)
+
+    assert "more than the 1024 bytes" in str(caught.value)
+    assert nothing_left(request)
+    assert storage.counters.bytes_served < 200 * MB  # it stopped reading, too

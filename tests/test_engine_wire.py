@@ -1,4 +1,5 @@
-"""The engine's own keep-alive connections (fetch/wire.py): reuse, hang-ups, TLS and proxies."""
+"""The client's own keep-alive connections for ranges (_http/wire.py): reuse, hang-ups, TLS,
+proxies, and answers longer than the file."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from ignition._http import HttpClient, RetryPolicy, tls_context
 from ignition.errors import TransferFailedError
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
-from ignition.fetch.wire import direct
 from ignition.records import FetchRequest
 
 MB = 1 << 20
@@ -146,11 +146,13 @@ async def test_an_untrusted_certificate_fails_with_a_clear_error(
     assert not (tmp_path / "staging" / "model.safetensors").exists()
 
 
-def test_a_configured_proxy_leaves_ranges_to_the_http_client(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_configured_proxy_leaves_ranges_to_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
+
+    def direct(url: str) -> bool:
+        return HttpClient()._direct(url)
+
     assert direct("https://cdn.example/file")
     assert not direct("ftp://cdn.example/file")
 

@@ -17,9 +17,9 @@ from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, noise
 from ignition._http import HttpClient, PrivateAddressError, is_public_address
 from ignition._http.addresses import AddressGuard, IPAddress
+from ignition._http.wire import WirePool
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
-from ignition.fetch.wire import WirePool
 from ignition.records import FetchRequest
 from ignition.settings import Settings
 

@@ -9,109 +9,35 @@ it, a token must never leak to a CDN, and a hop may not lead to a private addres
 
 from __future__ import annotations
 
-import functools
-import os
-import re
-import ssl
+import asyncio
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from ignition import __version__
 from ignition._http.addresses import AddressGuard, CheckingResolver, Classifier, is_public_address
+from ignition._http.basics import (
+    USER_AGENT,
+    HttpError,
+    describe_network_error,
+    host_of,
+    raise_for_status,
+    redact_url,
+    tls_context,
+)
+from ignition._http.body import RangedAnswer, ResponseAnswer
 from ignition._http.retry import RetryPolicy
+from ignition._http.wire import WirePool
 from ignition.errors import PrivateAddressError
-
-# A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
-# makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
-USER_AGENT = f"ignition/{__version__} (ComfyUI provisioner)"
-
-# What a caller may hold without importing the HTTP library itself.
-Response = aiohttp.ClientResponse
-WebSocket = aiohttp.ClientWebSocketResponse
-WebSocketMessageType = aiohttp.WSMsgType
-FormData = aiohttp.FormData
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Asking again after a lost answer does no harm (RFC 9110 §9.2.2).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _MAX_REDIRECTS = 10
-# Query keys safe to show in logs; everything else (token, X-Amz-Signature, Expires …) is dropped.
-_SHOWABLE_QUERY_KEYS = frozenset({"modelVersionId", "type", "format", "size", "fp", "fileId"})
-
-
-# Failures of the network itself (refused, reset, timed out, body cut short), after retries.
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
-_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")
-_OBJECT_REPR = re.compile(r"\S*<[^<>]* object at 0x[0-9a-f]+>")
-
-
-def describe_network_error(error: BaseException) -> str:
-    """A network failure as one line a user can act on: the host named, no object reprs, any
-    URL redacted."""
-    if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        return f"the TLS certificate of {error.host} is not trusted ({error.certificate_error})"
-    if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve {error.host} (DNS lookup failed: is the network up?)"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        code = error.os_error.errno
-        # asyncio's strerror is "Connect call failed ('1.2.3.4', 443)": the errno says it better.
-        reason = os.strerror(code) if code and code > 0 else str(error.os_error)
-        return f"cannot connect to {error.host}:{error.port} ({reason.lower()})"
-    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
-        return "no answer in time"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection"
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return "the answer was cut short"
-    text = _OBJECT_REPR.sub("", _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(error)))
-    text = " ".join(text.split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def is_certificate_error(error: BaseException) -> bool:
-    """The server's TLS certificate was refused: permanent, not worth another try."""
-    refused = (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError)
-    return isinstance(error, refused)
-
-
-def host_of(url: str) -> str:
-    """`host[:port]`, lower-cased: the unit tokens are scoped to."""
-    return urlsplit(url).netloc.lower()
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials or signatures, fit for logs, errors and `--json` output."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k in _SHOWABLE_QUERY_KEYS]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The one TLS context of a run, for aiohttp and the engine's own connections alike: the
-    system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set (read when first used)."""
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-class HttpError(Exception):
-    """A response the caller must interpret (status, headers and a short body excerpt)."""
-
-    def __init__(self, status: int, url: str, headers: Mapping[str, str], body: str) -> None:
-        super().__init__(f"HTTP {status} from {redact_url(url)}")
-        self.status = status
-        self.url = url
-        self.headers = dict(headers)
-        self.body = body
+_ONE_TRY = RetryPolicy(attempts=1)
 
 
 class HttpClient:
@@ -149,7 +75,11 @@ class HttpClient:
             is_public=is_public,
             exempt_hosts=[urlsplit(proxy).hostname or "" for proxy in proxies.values()],
         )
-        self._on_close: list[Callable[[], None]] = []
+        # The download budget: how many ranged transfers stream at once, across all files.
+        self._slots = asyncio.Semaphore(connections)
+        self._wire = WirePool(
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, guard=self.guard
+        )
         self.retry = retry or RetryPolicy()
 
     async def __aenter__(self) -> HttpClient:
@@ -179,16 +109,11 @@ class HttpClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        while self._on_close:
-            self._on_close.pop()()
+        self._wire.close()
         for session in (self._session, self._public_session):
             if session is not None:
                 await session.close()
         self._session = self._public_session = None
-
-    def call_on_close(self, callback: Callable[[], None]) -> None:
-        """Run `callback` when the client closes (the engine's own idle connections)."""
-        self._on_close.append(callback)
 
     @property
     def connect_timeout_s(self) -> float:
@@ -203,6 +128,54 @@ class HttpClient:
     def connections(self) -> int:
         """How many transfers may stream at once (IGNITION_CONNECTIONS): the fetch budget."""
         return self._connections
+
+    @asynccontextmanager
+    async def transfer_slot(self) -> AsyncIterator[None]:
+        """Hold one of the `connections` slots for one transfer: several files fetched at once
+        share the link instead of each opening its own connections, and take turns fairly."""
+        async with self._slots:
+            yield
+
+    @asynccontextmanager
+    async def ranged(
+        self, url: str, first: int, last: int, *, buffer_bytes: int
+    ) -> AsyncIterator[RangedAnswer]:
+        """GET bytes first..last of `url` once (no retry: the caller knows which bytes are still
+        missing and asks again itself), on the transport the client picks.
+
+        Directly reachable URLs go over the client's own keep-alive connections (wire.py: the
+        socket is read into a `buffer_bytes` buffer that is written to the file in place); a
+        plain 206 or a retryable status is answered there. Anything else (a redirect, an error
+        to explain, a chunked body) and every URL behind a proxy is asked through aiohttp.
+        """
+        if self._direct(url):
+            headers = self.auth_headers(url)
+            retryable = self.retry.retryable
+            wired = await self._wire.ranged(url, first, last, headers, buffer_bytes, retryable)
+            if wired is not None:
+                try:
+                    yield wired
+                finally:
+                    wired.close()
+                return
+        range_header = {"Range": f"bytes={first}-{last}"}
+        async with self.get(url, headers=range_header, retry=_ONE_TRY) as response:
+            yield self.answer(response, buffer_bytes=buffer_bytes)
+
+    def answer(self, response: aiohttp.ClientResponse, *, buffer_bytes: int) -> RangedAnswer:
+        """A response of this client as a RangedAnswer, its body written in `buffer_bytes`
+        batches (the engine's first request, which also discovers the file)."""
+        return ResponseAnswer(
+            response, buffer_bytes=buffer_bytes, read_timeout_s=self.read_timeout_s
+        )
+
+    def _direct(self, url: str) -> bool:
+        """Whether `url` may go over the client's own connections: http(s), and no proxy."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        proxies = urllib.request.getproxies()
+        return parts.scheme not in proxies or bool(urllib.request.proxy_bypass(parts.hostname))
 
     @property
     def _open_session(self) -> aiohttp.ClientSession:
@@ -413,10 +386,3 @@ class HttpClient:
                 link = response.links.get("next")
                 next_url = urljoin(str(response.url), str(link["url"])) if link else None
             yield data
-
-
-async def raise_for_status(response: aiohttp.ClientResponse) -> None:
-    """HttpError (status, headers, the body's first 4 KiB) for any answer that is not 2xx."""
-    if response.status >= 300:
-        body = (await response.content.read(4096)).decode("utf-8", "replace")
-        raise HttpError(response.status, str(response.url), response.headers, body)
