@@ -114,12 +114,7 @@ async def provision(
     # Every retry of the run is shown as it happens (a run with no network says so at once).
     policy = dataclasses.replace(retry or RetryPolicy(), on_retry=display.retrying)
     with display:
-        async with HttpClient(
-            tokens,
-            connections=settings.connections,
-            retry=policy,
-            allow_private=settings.allow_private_urls,
-        ) as client:
+        async with HttpClient.from_settings(settings, tokens, retry=policy) as client:
             display.set_phase("resolving")
             refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
             resolved = await _resolve_all(client, settings, refs, report)

@@ -6,6 +6,7 @@ connections for HTTP.
     basics.py     User-Agent, TLS context, network errors told in one line, URL redaction
     body.py       a ranged answer whose body streams into a span of a file (aiohttp's kind)
     wire.py       the fast transport for ranged GETs: keep-alive connections read zero-copy
+    proxies.py    which proxy a URL goes through (from Settings: HTTPS_PROXY, NO_PROXY …)
     addresses.py  the address guard: which resolved addresses a request may connect to
     retry.py      the one retry policy: retryable statuses, Retry-After, backoff, on_retry
 """
@@ -28,6 +29,7 @@ from ignition._http.basics import (
 )
 from ignition._http.body import RangedAnswer, Span, StreamError, WriteAt
 from ignition._http.client import HttpClient
+from ignition._http.proxies import Proxies
 from ignition._http.retry import RETRYABLE_STATUSES, RetryNotice, RetryPolicy, parse_retry_after
 from ignition.errors import PrivateAddressError
 
@@ -39,6 +41,7 @@ __all__ = [
     "HttpClient",
     "HttpError",
     "PrivateAddressError",
+    "Proxies",
     "RangedAnswer",
     "Response",
     "RetryNotice",

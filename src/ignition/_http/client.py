@@ -10,10 +10,10 @@ it, a token must never leak to a CDN, and a hop may not lead to a private addres
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -29,9 +29,13 @@ from ignition._http.basics import (
     tls_context,
 )
 from ignition._http.body import RangedAnswer, ResponseAnswer
+from ignition._http.proxies import Proxies
 from ignition._http.retry import RetryPolicy
 from ignition._http.wire import WirePool
 from ignition.errors import PrivateAddressError
+
+if TYPE_CHECKING:
+    from ignition.settings import Settings
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Asking again after a lost answer does no harm (RFC 9110 §9.2.2).
@@ -46,7 +50,7 @@ class HttpClient:
     `tokens` maps an API endpoint (e.g. "https://civitai.com") to its bearer token.
     `allow_private` (IGNITION_ALLOW_PRIVATE_URLS) lets requests and redirects reach private
     addresses; `is_public` decides what counts as public (tests stand loopback in for the
-    internet with it).
+    internet with it). `proxies` come from Settings: the environment is never read here.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         allow_private: bool = False,
         is_public: Classifier = is_public_address,
+        proxies: Proxies | None = None,
     ) -> None:
         self._tokens = {host_of(endpoint): token for endpoint, token in (tokens or {}).items()}
         self._connections = connections
@@ -69,11 +74,9 @@ class HttpClient:
         # Hops that must reach public addresses go through a session of their own, so that a
         # connection to a private address kept alive by the other can never be reused for one.
         self._public_session: aiohttp.ClientSession | None = None
-        proxies = urllib.request.getproxies()
+        self._proxies = proxies or Proxies()
         self.guard = AddressGuard(
-            allow_private=allow_private,
-            is_public=is_public,
-            exempt_hosts=[urlsplit(proxy).hostname or "" for proxy in proxies.values()],
+            allow_private=allow_private, is_public=is_public, exempt_hosts=self._proxies.hosts
         )
         # The download budget: how many ranged transfers stream at once, across all files.
         self._slots = asyncio.Semaphore(connections)
@@ -81,6 +84,20 @@ class HttpClient:
             connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, guard=self.guard
         )
         self.retry = retry or RetryPolicy()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, tokens: Mapping[str, str | None] | None = None, **options: Any
+    ) -> HttpClient:
+        """A client as the settings say: connections, private addresses, proxies; `options`
+        as for the constructor (timeouts, retry …)."""
+        options.setdefault("connections", settings.connections)
+        return cls(
+            tokens,
+            allow_private=settings.allow_private_urls,
+            proxies=Proxies.of(settings),
+            **options,
+        )
 
     async def __aenter__(self) -> HttpClient:
         self._session = self._new_session(public_only=False)
@@ -100,7 +117,8 @@ class HttpClient:
             headers={"User-Agent": USER_AGENT},
             # Model bytes must arrive exactly as stored: sha256 is computed over them.
             auto_decompress=False,
-            trust_env=True,
+            # Proxies and .netrc come from Settings (per request), never from the environment.
+            trust_env=False,
         )
 
     async def __aexit__(
@@ -174,8 +192,7 @@ class HttpClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return False
-        proxies = urllib.request.getproxies()
-        return parts.scheme not in proxies or bool(urllib.request.proxy_bypass(parts.hostname))
+        return self._proxies.for_url(url) is None
 
     @property
     def _open_session(self) -> aiohttp.ClientSession:
@@ -296,6 +313,7 @@ class HttpClient:
             headers=self.auth_headers(url),
             heartbeat=heartbeat_s,
             max_msg_size=64 * 1024 * 1024,
+            proxy=self._proxies.for_url(url.replace("ws", "http", 1)),
             ssl=tls_context() if url.startswith("wss:") else True,
         ) as socket:
             yield socket
@@ -366,6 +384,7 @@ class HttpClient:
             allow_redirects=False,
             json=json if hop == 0 else None,
             data=data if hop == 0 else None,
+            proxy=self._proxies.for_url(url),
             # Made on first use: a run over plain http (the tests) never loads the CAs.
             ssl=tls_context() if url.startswith("https:") else True,
         )

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from ignition._http import (
     NETWORK_ERRORS,
     HttpClient,
+    Proxies,
     RetryNotice,
     RetryPolicy,
     describe_network_error,
@@ -80,6 +81,7 @@ async def deploy_template(
     api_key: SecretStr,
     retry: RetryPolicy | None = None,
     timeout_s: float = 30.0,
+    proxies: Proxies | None = None,
 ) -> DeployedTemplate:
     """Create the template, or update the one that already carries its name."""
     key = _usable_key(api_key)
@@ -87,7 +89,12 @@ async def deploy_template(
     # The client attaches the key only to requests for the API's own host.
     tokens = {api_url: key}
     async with HttpClient(
-        tokens, connections=1, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, retry=retry
+        tokens,
+        connections=1,
+        connect_timeout_s=timeout_s,
+        read_timeout_s=timeout_s,
+        retry=retry,
+        proxies=proxies,
     ) as client:
         api = _RunPodApi(client, api_url, key)
         existing = await api.find_template_id(body["name"])
