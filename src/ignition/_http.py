@@ -1,9 +1,12 @@
-"""The only importer of the HTTP library: client factory, per-host auth, redirects, redaction.
+"""The only importer of the HTTP library: client factory, per-service auth, redirects, redaction.
 
 Tokens are attached in exactly one place (`HttpClient.auth_headers`) and only when a request's
-host is the host the token belongs to. Redirects are followed by hand so that every hop is
-re-checked: CivitAI's presigned storage host answers 400 when an Authorization header reaches
-it, and a token must never leak to a CDN.
+URL lies under the endpoint the token was configured with: same scheme (never over http when
+the endpoint is https), host, port and path prefix. When two services share one origin (a mirror
+serving both CivitAI and Hugging Face), the service a request is made for (`acting_for`) picks
+the token. Redirects are followed by hand so that every hop is re-checked: CivitAI's presigned
+storage host answers 400 when an Authorization header reaches it, and a token must never leak
+to a CDN.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import asyncio
 import functools
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
@@ -22,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
-from ignition import __version__
+from ignition import __version__, bounded_json
 
 # A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
@@ -58,6 +62,57 @@ def is_certificate_error(error: BaseException) -> bool:
     """The server's TLS certificate was refused: permanent, not worth another try."""
     refused = (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError)
     return isinstance(error, refused)
+
+
+# Every token an HttpClient was given, so that server text echoing one (an error page that
+# repeats the request's headers) is masked before it becomes a message.
+_KNOWN_SECRETS: set[str] = set()
+_BEARER_IN_TEXT = re.compile(r"(?i)(bearer\s+)[^\s'\"<>,;]+")
+_MASK = "***"
+# The service the current task makes requests for; inherited by the tasks it starts.
+_SERVICE: ContextVar[str | None] = ContextVar("ignition_http_service", default=None)
+
+
+def mask_secrets(text: str, extra: Sequence[str] = ()) -> str:
+    """`text` with every known token, every one of `extra`, and anything after `Bearer `
+    replaced by `***`: for server text and exception text on their way into a message."""
+    for secret in sorted({*_KNOWN_SECRETS, *extra}, key=len, reverse=True):
+        if len(secret) >= 6:  # no real token is shorter; masking "ab" would garble every message
+            text = text.replace(secret, _MASK)
+    return _BEARER_IN_TEXT.sub(rf"\g<1>{_MASK}", text)
+
+
+@contextmanager
+def acting_for(service: str | None) -> Iterator[None]:
+    """Requests made inside (and in tasks started inside) carry `service`'s token only."""
+    reset = _SERVICE.set(service)
+    try:
+        yield
+    finally:
+        _SERVICE.reset(reset)
+
+
+@dataclass(frozen=True)
+class ServiceToken:
+    """A bearer token, the service it belongs to and the endpoint it was configured with."""
+
+    service: str  # "civitai", "huggingface", "runpod"
+    endpoint: str  # e.g. "https://civitai.com", or "https://mirror.example/hf"
+    token: str | None
+
+    def path_covering(self, url: str) -> str | None:
+        """The endpoint's path when `url` lies under this endpoint, else None. The scheme must
+        match exactly: an https endpoint's token never travels over http."""
+        base, target = urlsplit(self.endpoint), urlsplit(url)
+        if (base.scheme.lower(), base.netloc.lower()) != (
+            target.scheme.lower(),
+            target.netloc.lower(),
+        ):
+            return None
+        prefix = base.path.rstrip("/")
+        if target.path != prefix and not target.path.startswith(prefix + "/"):
+            return None
+        return prefix
 
 
 def host_of(url: str) -> str:
@@ -122,32 +177,49 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 class HttpError(Exception):
-    """A response the caller must interpret (status, headers and a short body excerpt)."""
+    """A response the caller must interpret (status, headers and a short body excerpt).
 
-    def __init__(self, status: int, url: str, headers: Mapping[str, str], body: str) -> None:
-        super().__init__(f"HTTP {status} from {redact_url(url)}")
-        self.status = status
-        self.url = url
-        self.headers = dict(headers)
-        self.body = body
-
-
-class HttpClient:
-    """One aiohttp session for a run, with tokens scoped to their API hosts.
-
-    `tokens` maps an API endpoint (e.g. "https://civitai.com") to its bearer token.
+    Server text (body and header values) is masked here, once, before any caller turns it into
+    a message: a server that echoes the request's Authorization never gets the token shown.
+    `secrets` are more values to mask (the token that request carried).
     """
 
     def __init__(
         self,
-        tokens: Mapping[str, str | None] | None = None,
+        status: int,
+        url: str,
+        headers: Mapping[str, str],
+        body: str,
+        *,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        super().__init__(f"HTTP {status} from {redact_url(url)}")
+        self.status = status
+        self.url = url
+        self.headers = {name: mask_secrets(value, secrets) for name, value in headers.items()}
+        self.body = mask_secrets(body, secrets)
+
+
+class HttpClient:
+    """One aiohttp session for a run, with tokens scoped to their services' endpoints.
+
+    `tokens`: `ServiceToken`s, or a mapping of API endpoint (e.g. "https://civitai.com") to its
+    bearer token for a client that talks to one service.
+    """
+
+    def __init__(
+        self,
+        tokens: Mapping[str, str | None] | Sequence[ServiceToken] | None = None,
         *,
         connections: int = 16,
         connect_timeout_s: float = 30.0,
         read_timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._tokens = {host_of(endpoint): token for endpoint, token in (tokens or {}).items()}
+        if isinstance(tokens, Mapping):
+            tokens = [ServiceToken(endpoint, endpoint, token) for endpoint, token in tokens.items()]
+        self._tokens = [entry for entry in tokens or () if entry.token]
+        _KNOWN_SECRETS.update(entry.token for entry in self._tokens if entry.token)
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
@@ -205,9 +277,26 @@ class HttpClient:
         return self._session
 
     def auth_headers(self, url: str) -> dict[str, str]:
-        """The Authorization header for `url`, or nothing when the host owns no token."""
-        token = self._tokens.get(host_of(url))
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        """The Authorization header for `url`, or nothing when no configured endpoint covers it.
+
+        Of the endpoints covering `url`, those of the service named by `acting_for` (when one
+        is), and of those the longest path prefix; two different tokens still in the running
+        means nobody can tell whose request this is, and none is sent.
+        """
+        service = _SERVICE.get()
+        covering = [
+            (prefix, entry)
+            for entry in self._tokens
+            if (prefix := entry.path_covering(url)) is not None
+            and (service is None or entry.service == service)
+        ]
+        if not covering:
+            return {}
+        longest = max(len(prefix) for prefix, _ in covering)
+        tokens = {entry.token for prefix, entry in covering if len(prefix) == longest}
+        if len(tokens) != 1:
+            return {}
+        return {"Authorization": f"Bearer {tokens.pop()}"}
 
     @asynccontextmanager
     async def get(
@@ -338,7 +427,7 @@ class HttpClient:
         while next_url is not None:
             async with self.get(next_url, headers={"Accept": "application/json"}) as response:
                 await raise_for_status(response)
-                data = await response.json(content_type=None)
+                data = await bounded_json.read_json(response, what=redact_url(next_url))
                 link = response.links.get("next")
                 next_url = urljoin(str(response.url), str(link["url"])) if link else None
             yield data
@@ -348,4 +437,6 @@ async def raise_for_status(response: aiohttp.ClientResponse) -> None:
     """HttpError (status, headers, the body's first 4 KiB) for any answer that is not 2xx."""
     if response.status >= 300:
         body = (await response.content.read(4096)).decode("utf-8", "replace")
-        raise HttpError(response.status, str(response.url), response.headers, body)
+        sent = response.request_info.headers.get("Authorization", "")
+        secrets = [sent, sent.partition(" ")[2]] if sent else []
+        raise HttpError(response.status, str(response.url), response.headers, body, secrets=secrets)

@@ -13,14 +13,20 @@ the caller can match them against the catalog or list them as missing.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ignition._http import NETWORK_ERRORS, HttpClient, describe_network_error, redact_url
+from ignition import bounded_json
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    acting_for,
+    describe_network_error,
+    redact_url,
+)
 from ignition.errors import MissingSourceError, SpecError
 from ignition.place.layout import COMFYUI_FOLDERS, normalise_folder
 from ignition.records import ModelRef
@@ -81,19 +87,19 @@ class WorkflowModel:
     node: str  # node type that needs it, for messages
 
 
-def read_workflow(text: str, *, origin: str) -> list[WorkflowModel]:
+def read_workflow(text: str | bytes, *, origin: str) -> list[WorkflowModel]:
     """Every model the workflow in `text` needs, deduplicated, URL-carrying entries first.
 
-    `origin` (a path or URL) names the workflow in error messages.
+    `origin` (a path or URL) names the workflow in error messages. A workflow is anyone's file:
+    one too large or too deeply nested is refused like one that is not JSON.
     """
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
+        shown = redact_url(origin) if "://" in origin else origin
+        document = bounded_json.loads(text, what=f"workflow {shown}")
+    except bounded_json.UntrustedJsonError as error:
         raise SpecError(
-            f"workflow {origin} is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}",
-            hint="export the workflow again from ComfyUI (Workflow → Export)",
-        ) from error
+            str(error), hint="export the workflow again from ComfyUI (Workflow → Export)"
+        ) from None
     if not isinstance(document, dict):
         raise SpecError(
             f"workflow {origin} is not a ComfyUI workflow (top level is not an object)",
@@ -199,6 +205,7 @@ def workflow_needs(models: Iterable[WorkflowModel], *, origin: str) -> list[Work
 
 def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
     try:
+        _check_name(model, origin)
         folder = normalise_folder(model.directory)
         if folder not in COMFYUI_FOLDERS:
             raise SpecError(
@@ -213,6 +220,18 @@ def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
     except SpecError as error:
         return WorkflowNeed(model, origin, problem=error)
     return WorkflowNeed(model, origin, ref=ref)
+
+
+def _check_name(model: WorkflowModel, origin: str) -> None:
+    """A loader value names a file under its model folder; `/etc/shadow` or `../x` would make
+    every later step (present? skipped?) answer questions about files outside the models."""
+    path = PurePosixPath(model.name)
+    if path.is_absolute() or ".." in path.parts or "\0" in model.name:
+        raise SpecError(
+            f"{origin}: {model.node} names an invalid model file {model.name!r} "
+            "(an absolute path or one with '..')",
+            hint="a loader names a file inside its models folder, like 'sdxl/model.safetensors'",
+        )
 
 
 def _ref_from_url(model: WorkflowModel, folder: str, origin: str) -> ModelRef:
@@ -249,22 +268,28 @@ def split_sources(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
-async def load_workflow(client: HttpClient, source: str, settings: Settings) -> str:
-    """The workflow text at `source`: a local path, or an http(s) URL fetched through `client`.
+async def load_workflow(client: HttpClient, source: str, settings: Settings) -> bytes:
+    """The workflow document at `source`: a local path, or an http(s) URL fetched through
+    `client`; at most `bounded_json.MAX_JSON_BYTES` either way (a "workflow" URL may serve
+    gigabytes).
 
     A huggingface.co / civitai.com URL is fetched from the configured endpoint (mirrors, tests).
     """
     if not source.startswith(("http://", "https://")):
         return await asyncio.to_thread(_read_local, source)
-    url = _on_configured_endpoint(source, settings)
+    url, service = _on_configured_endpoint(source, settings)
+    what = f"workflow {redact_url(source)}"
     try:
-        async with client.get(url) as response:
-            if response.status >= 300:
-                raise SpecError(
-                    f"workflow {redact_url(source)}: HTTP {response.status}",
-                    hint="check the URL; a private file needs a public or raw link",
-                )
-            return await response.text(encoding="utf-8")
+        with acting_for(service):
+            async with client.get(url) as response:
+                if response.status >= 300:
+                    raise SpecError(
+                        f"{what}: HTTP {response.status}",
+                        hint="check the URL; a private file needs a public or raw link",
+                    )
+                return await bounded_json.read_body(response, what=what)
+    except bounded_json.UntrustedJsonError as error:
+        raise SpecError(str(error), hint="check the URL: it should serve a workflow") from None
     except NETWORK_ERRORS as error:
         raise SpecError(
             f"workflow {redact_url(source)} cannot be fetched: {describe_network_error(error)}",
@@ -272,30 +297,33 @@ async def load_workflow(client: HttpClient, source: str, settings: Settings) -> 
         ) from None
 
 
-def _read_local(source: str) -> str:
+def _read_local(source: str) -> bytes:
+    limit = bounded_json.MAX_JSON_BYTES
     try:
-        return Path(source).expanduser().read_text(encoding="utf-8")
+        with Path(source).expanduser().open("rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as error:
         reason = error.strerror or str(error)
-    except UnicodeDecodeError:
-        reason = "not UTF-8 text"
+    else:
+        if len(data) <= limit:
+            return data
+        reason = f"larger than the {limit} bytes a workflow may have"
     raise SpecError(
         f"workflow {source} cannot be read: {reason}",
         hint="check the path in --workflow / COMFYUI_WORKFLOWS",
     )
 
 
-def _on_configured_endpoint(url: str, settings: Settings) -> str:
+def _on_configured_endpoint(url: str, settings: Settings) -> tuple[str, str | None]:
+    """The URL to fetch and the service whose token it may carry (None: another site)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    endpoint = (
-        settings.hf_endpoint
-        if host in _HF_HOSTS
-        else settings.civitai_endpoint
-        if host in _CIVITAI_HOSTS
-        else None
-    )
-    if endpoint is None:
-        return url
+    if host in _HF_HOSTS:
+        endpoint, service = settings.hf_endpoint, "huggingface"
+    elif host in _CIVITAI_HOSTS:
+        endpoint, service = settings.civitai_endpoint, "civitai"
+    else:
+        return url, None
     base = urlsplit(endpoint)
-    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+    path = base.path.rstrip("/") + parts.path  # a mirror may serve under a prefix
+    return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), service
