@@ -79,6 +79,17 @@ def test_deep_json_in_a_model_header_or_a_workflow_fails_that_entry_only(fakes: 
     assert status["ok"] is False
 
 
+def test_a_deep_manifest_planted_in_the_store_only_costs_a_re_verification(fakes: Fakes) -> None:
+    fakes.civitai.add(1)
+    assert provision_now(fakes, civitai="1").ok
+    (fakes.models_dir / ".ignition" / "manifest.json").write_bytes(DEEP)
+
+    report = provision_now(fakes, civitai="1")
+
+    assert report.ok
+    assert by_name(report)["civitai:1"].status == "skipped"  # hashed again, then recorded
+
+
 def test_the_bounded_reader_skips_strings_and_refuses_long_or_deep_documents() -> None:
     assert bounded_json.nesting_depth(b'{"a": "[[[[\\"[[", "b": [[1]]}') == 3
     assert bounded_json.loads('{"x": "]]]]"}') == {"x": "]]]]"}
