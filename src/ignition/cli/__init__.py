@@ -21,6 +21,7 @@ from ignition.errors import ConfigError, IgnitionError
 _COMMANDS: tuple[str, ...] = (
     # one command module per line, in the order `ignition --help` lists them
     "start",
+    "serverless",
     "restart",
     "stop",
     "status",
