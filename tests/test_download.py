@@ -392,7 +392,7 @@ def test_a_browser_user_agent_gets_the_login_page_and_it_is_caught(
     fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The classic bug: a browser-like UA turns CivitAI's 401 into a redirect to an HTML page.
-    monkeypatch.setattr("ignition._http.USER_AGENT", "Mozilla/5.0 (X11; Linux) Chrome/120")
+    monkeypatch.setattr("ignition._http.client.USER_AGENT", "Mozilla/5.0 (X11; Linux) Chrome/120")
     fakes.civitai.add(9, login_required=True)
     (outcome,) = provision_now(fakes, civitai="9").outcomes
     assert outcome.code == "IGN403"

@@ -20,6 +20,7 @@
     │   ├── TransferFailedError    the server kept failing (cuts, 5xx, 429) beyond the retry budget
     │   └── SourceChangedError     the file on the server changed under a partial download
     ├── PlaceError                 the verified file cannot be moved into place
+    ├── PrivateAddressError        a URL (or a redirect) leads to a loopback/private address
     ├── DeployError                RunPod's API did not take the template (`template --deploy`)
     │   ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
     │   ├── TemplateRejectedError  400/422: RunPod's validation message
@@ -146,6 +147,19 @@ class SourceChangedError(FetchError):
 
 class PlaceError(IgnitionError):
     code = "IGN500"
+
+
+class PrivateAddressError(IgnitionError):
+    """Refused before connecting: a public URL, or a redirect from one, that resolves to an
+    address on this machine or its network (loopback, RFC 1918, link-local such as the cloud
+    metadata service 169.254.169.254). Such a link in a workflow or a redirect could otherwise
+    make the pod fetch from its own services."""
+
+    code = "IGN700"
+    default_hint = (
+        "if this address is meant (a mirror on your own network), set "
+        "IGNITION_ALLOW_PRIVATE_URLS=1 and run again"
+    )
 
 
 class DeployError(IgnitionError):

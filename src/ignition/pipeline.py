@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Iterable
@@ -110,8 +111,10 @@ async def provision(
         settings.civitai_endpoint: _secret(settings.civitai_token),
         settings.hf_endpoint: _secret(settings.hf_token),
     }
+    # Every retry of the run is shown as it happens (a run with no network says so at once).
+    policy = dataclasses.replace(retry or RetryPolicy(), on_retry=display.retrying)
     with display:
-        async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
+        async with HttpClient.from_settings(settings, tokens, retry=policy) as client:
             display.set_phase("resolving")
             refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
             resolved = await _resolve_all(client, settings, refs, report)
@@ -186,6 +189,19 @@ async def _workflow_refs(
     return refs
 
 
+def _unreachable_hint(ref: ModelRef, settings: Settings) -> str:
+    """Check the network; and the endpoint variable of this entry's source, if it was set."""
+    field, name = (
+        ("civitai_endpoint", "CIVITAI_ENDPOINT")
+        if isinstance(ref, CivitaiRef)
+        else ("hf_endpoint", "HF_ENDPOINT")
+    )
+    endpoint = getattr(settings, field)
+    if endpoint == Settings.model_fields[field].default:
+        return "check the network connection, then run again"
+    return f"check the network connection and {name} ({endpoint}), then run again"
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -206,7 +222,7 @@ async def _resolve_all(
             except NETWORK_ERRORS as error:
                 return ResolveError(
                     f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
-                    hint="check the network and CIVITAI_ENDPOINT / HF_ENDPOINT; run again",
+                    hint=_unreachable_hint(ref, settings),
                 )
 
     answers = await asyncio.gather(*(one(ref) for ref in refs))

@@ -21,6 +21,8 @@ from ignition.report import ModelOutcome, ProvisionReport
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from ignition._http import RetryNotice
+
 
 def format_bytes(size: int | None) -> str:
     if size is None:
@@ -79,6 +81,7 @@ class RunDisplay:
         self._status_broken = False
         self._bars: Progress | None = None
         self._total_task: TaskID | None = None
+        self._retry_said: dict[str, float] = {}  # host → when its last retry line was shown
         if tty:
             self._bars = _bars(stream)
 
@@ -115,6 +118,19 @@ class RunDisplay:
             self._bars.console.print(message, markup=False, highlight=False)
         else:
             print(message, file=self._stream, flush=True)
+
+    def retrying(self, notice: RetryNotice) -> None:
+        """One line when a request fails and will be tried again (RetryPolicy.on_retry): a run
+        with no network says so at once instead of waiting out its backoff in silence. Requests
+        to the same host fail together; they share a line every `line_interval_s`."""
+        now = self._clock()
+        if now - self._retry_said.get(notice.host, float("-inf")) < self._line_interval_s:
+            return
+        self._retry_said[notice.host] = now
+        self.say(
+            f"{notice.reason} — retrying {notice.what} in {notice.delay_s:.0f} s, "
+            f"for up to {notice.keeps_trying_s:.0f} s more"
+        )
 
     def transfer(self, outcome: ModelOutcome) -> FileProgress:
         return FileProgress(self, outcome)

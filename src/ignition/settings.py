@@ -100,6 +100,14 @@ class Settings(BaseSettings):
 
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))
+    # Let links and redirects lead to loopback/private/link-local addresses (a mirror on the
+    # LAN); off, a public host can never send a request to the pod itself or its network.
+    allow_private_urls: bool = Field(False, validation_alias=_env("IGNITION_ALLOW_PRIVATE_URLS"))
+    # Proxies, under the names curl and pip read (upper or lower case); NO_PROXY lists the hosts
+    # reached directly. The HTTP client is given these: it never reads the environment.
+    https_proxy: str | None = Field(None, validation_alias=_env("HTTPS_PROXY", "https_proxy"))
+    http_proxy: str | None = Field(None, validation_alias=_env("HTTP_PROXY", "http_proxy"))
+    no_proxy: str = Field("", validation_alias=_env("NO_PROXY", "no_proxy"))
 
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))

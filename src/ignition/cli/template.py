@@ -140,10 +140,16 @@ def run(args: argparse.Namespace) -> int:
                 hint="export RUNPOD_API_KEY (Settings → API Keys in the RunPod console); "
                 "or import the written JSON by hand",
             )
+        from ignition._http import Proxies
         from ignition.template.deploy import deploy_template
 
         deployed = asyncio.run(
-            deploy_template(body, api_url=settings.runpod_api_url, api_key=settings.runpod_api_key)
+            deploy_template(
+                body,
+                api_url=settings.runpod_api_url,
+                api_key=settings.runpod_api_key,
+                proxies=Proxies.of(settings),
+            )
         )
         verb = "created" if deployed.created else "updated"
         print(f"{verb} template {deployed.name!r}: id {deployed.template_id}")

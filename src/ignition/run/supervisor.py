@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from ignition._http import NETWORK_ERRORS, HttpClient, RetryPolicy
 from ignition.errors import IgnitionError
 from ignition.run.child import Child
 from ignition.run.service import ServiceSpec
@@ -234,15 +234,27 @@ class Supervisor:
         log.error("%s", report)
 
 
+# The readiness poll as a retry policy: refusals, timeouts and 5xx are asked again every
+# _READY_POLL_S for as long as the child starts (the caller cancels the wait when it exits).
+_READY_POLL = RetryPolicy(
+    attempts=sys.maxsize,
+    first_delay_s=_READY_POLL_S,
+    max_delay_s=_READY_POLL_S,
+    statuses=frozenset(range(500, 600)),
+)
+
+
 async def _wait_until_answering(url: str) -> None:
-    """Poll until the URL answers below 500 (401 counts: the front door is up)."""
-    timeout = aiohttp.ClientTimeout(total=2)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    """Poll until the URL answers below 500 (401 counts: the front door is up; a redirect to
+    its login page too)."""
+    async with HttpClient(
+        connections=1, connect_timeout_s=2, read_timeout_s=2, retry=_READY_POLL
+    ) as client:
         while True:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url, allow_redirects=False) as response:
-                    if response.status < 500:
-                        return
+            # An answer that is not HTTP at all (another program on the port) starts over.
+            with contextlib.suppress(*NETWORK_ERRORS):
+                async with client.get(url, follow_redirects=False):
+                    return
             await asyncio.sleep(_READY_POLL_S)
 
 
