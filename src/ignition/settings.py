@@ -124,8 +124,6 @@ class Settings(BaseSettings):
     job_timeout_s: float | None = Field(None, gt=0, validation_alias=_env("IGNITION_JOB_TIMEOUT_S"))
     # Models a job asks for (input.models) are kept on the worker up to this size, LRU beyond.
     model_cache_gb: float = Field(50.0, ge=0, validation_alias=_env("IGNITION_MODEL_CACHE_GB"))
-    # URLs from jobs may reach loopback/private addresses (tests, a LAN mirror) when true.
-    allow_private_urls: bool = Field(False, validation_alias=_env("IGNITION_ALLOW_PRIVATE_URLS"))
     comfy_org_api_key: SecretStr | None = Field(None, validation_alias=_env("COMFY_ORG_API_KEY"))
     # S3 uploads of job outputs (worker-comfyui's names); all three set: outputs go to S3.
     bucket_endpoint_url: str | None = Field(None, validation_alias=_env("BUCKET_ENDPOINT_URL"))

@@ -141,4 +141,3 @@ def _hint(error: dict[str, Any]) -> str | None:
 def _class_of(workflow: dict[str, Any], node_id: str) -> str:
     node = workflow.get(node_id)
     return str(node.get("class_type", "?")) if isinstance(node, dict) else "?"
-

@@ -51,6 +51,7 @@ from ignition.settings import Settings
 log = logging.getLogger("ignition.serverless")
 
 JOBS_FOLDER = "ignition-jobs"
+_COMFYUI_UNREACHABLE: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, HttpError)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -133,8 +134,8 @@ async def _run(
         return await job_output(ctx.api, files, texts, job_id=job_id, uploader=ctx.uploader)
     except ComfyUIDownError as error:
         raise ComfyUIDownError(f"{error.message}. {ctx.comfyui.crash_report()}") from error
-    except (*NETWORK_ERRORS, HttpError) as error:
-        said = describe_network_error(error) if not isinstance(error, HttpError) else str(error)
+    except _COMFYUI_UNREACHABLE as error:
+        said = str(error) if isinstance(error, HttpError) else describe_network_error(error)
         raise ComfyUIDownError(
             f"ComfyUI stopped answering during the job ({said}). {ctx.comfyui.crash_report()}"
         ) from error
@@ -163,7 +164,7 @@ async def _execute(
 
 
 async def _interrupt(interrupt: Callable[[str], Awaitable[None]], prompt_id: str) -> None:
-    with contextlib.suppress(*NETWORK_ERRORS, HttpError):
+    with contextlib.suppress(*_COMFYUI_UNREACHABLE):
         await interrupt(prompt_id)
     log.warning("prompt %s interrupted", prompt_id)
 

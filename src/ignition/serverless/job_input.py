@@ -1,12 +1,12 @@
 """A job's `input`, checked: worker-comfyui's fields and Ignition's additions.
 
-    workflow           required; API format (a JSON string is parsed first). A UI-format
-                       workflow (`nodes` + `links`) is marked for conversion.
-    images             [{name, image}]: base64, a data URI, or an http(s) URL (Ignition)
-    models             Ignition: {"civitai": …, "huggingface": …} (a list or a comma-separated
-                       string, the syntax of CIVITAI_MODELS / HUGGINGFACE_MODELS), or one list
-                       whose CivitAI ids and links go to CivitAI and the rest to Hugging Face
-    comfy_org_api_key  worker-comfyui's: passed to ComfyUI as extra_data.api_key_comfy_org
+workflow           required; API format (a JSON string is parsed first). A UI-format
+                   workflow (`nodes` + `links`) is marked for conversion.
+images             [{name, image}]: base64, a data URI, or an http(s) URL (Ignition)
+models             Ignition: {"civitai": …, "huggingface": …} (a list or a comma-separated
+                   string, the syntax of CIVITAI_MODELS / HUGGINGFACE_MODELS), or one list
+                   whose CivitAI ids and links go to CivitAI and the rest to Hugging Face
+comfy_org_api_key  worker-comfyui's: passed to ComfyUI as extra_data.api_key_comfy_org
 """
 
 from __future__ import annotations

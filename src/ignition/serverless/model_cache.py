@@ -77,13 +77,14 @@ class ModelCache:
                 break
             if path in keep:
                 continue
-            try:
-                Path(path).unlink()
-            except FileNotFoundError:
-                pass
+            Path(path).unlink(missing_ok=True)
             total -= sizes[path] or 0
             del index[path]
-            log.info("model cache: evicted %s (least recently used; over %s GB)", path, self.settings.model_cache_gb)
+            log.info(
+                "model cache: evicted %s (least recently used; over %s GB)",
+                path,
+                self.settings.model_cache_gb,
+            )
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.index_path, json.dumps(index, indent=1, sort_keys=True), durable=False)
 

@@ -56,7 +56,9 @@ class ProducedText:
 
 def media_type(filename: str) -> str:
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    return _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return (
+        _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    )
 
 
 def produced(history: dict[str, Any]) -> tuple[list[ProducedFile], list[ProducedText]]:
@@ -119,7 +121,13 @@ async def job_output(
             others.append({**entry, "media_type": file.media_type, "node": file.node})
     for text in texts:
         others.append(
-            {"filename": None, "media_type": "text/plain", "type": "text", "data": text.text, "node": text.node}
+            {
+                "filename": None,
+                "media_type": "text/plain",
+                "type": "text",
+                "data": text.text,
+                "node": text.node,
+            }
         )
     if not images and not others:
         return {"status": "success_no_images", "images": []}

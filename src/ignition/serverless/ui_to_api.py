@@ -137,7 +137,8 @@ def _source(link_id: int, nodes: dict[int, Any], links: dict[int, Link]) -> tupl
             passing = [
                 s
                 for s in node.get("inputs") or []
-                if s.get("link") is not None and (node.get("type") == "Reroute" or s.get("type") == kind)
+                if s.get("link") is not None
+                and (node.get("type") == "Reroute" or s.get("type") == kind)
             ]
             if not passing:
                 return None

@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ignition import __version__
@@ -126,7 +126,9 @@ class Worker:
         log.info("ignition %s: starting a serverless worker", __version__)
         for warning in unresolved_secret_warnings():
             log.warning("%s", warning)
-        self.supervisor.base_env.update(self._advisory("privacy", self.steps.prepare_privacy, {}))
+        no_env: Mapping[str, str] = {}
+        privacy_env = self._advisory("privacy", self.steps.prepare_privacy, no_env)
+        self.supervisor.base_env.update(privacy_env)
         self._extra_args = tuple(self._advisory("storage", self.steps.prepare_storage, ()))
         if settings.persistent_store is not None:
             log.info("persistent store: %s", settings.persistent_store)
