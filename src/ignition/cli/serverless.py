@@ -19,17 +19,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "test API (POST /run, /runsync, /status/ID). See docs/serverless.md."
         ),
     )
-    parser.add_argument(
-        "runpod_args",
-        nargs=argparse.REMAINDER,
-        metavar="RUNPOD_FLAGS",
-        help="passed to runpod-python (--rp_serve_api, --rp_api_port N, --test_input JSON …)",
-    )
-    parser.set_defaults(handler=_run)
+    # Every other flag (--rp_serve_api, --rp_api_port N, --test_input JSON …) is runpod-python's.
+    parser.set_defaults(handler=_run, pass_through=True)
 
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here: runpod-python and the worker's modules load only in this mode.
     from ignition.serverless.worker import run_worker
 
-    return run_worker(load_settings(), args.runpod_args)
+    return run_worker(load_settings(), args.passed_through)

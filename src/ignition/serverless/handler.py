@@ -61,7 +61,7 @@ class ComfyUIState(Protocol):
     async def wait_up(self) -> None:
         """Return once ComfyUI answers; ComfyUIDownError when it cannot come up."""
 
-    def crash_report(self) -> str:
+    async def crash_report(self) -> str:
         """What to say when ComfyUI went away during a job (exit code, last lines)."""
 
 
@@ -133,11 +133,11 @@ async def _run(
         leftovers.files.extend(files)
         return await job_output(ctx.api, files, texts, job_id=job_id, uploader=ctx.uploader)
     except ComfyUIDownError as error:
-        raise ComfyUIDownError(f"{error.message}. {ctx.comfyui.crash_report()}") from error
+        raise ComfyUIDownError(f"{error.message}. {await ctx.comfyui.crash_report()}") from error
     except _COMFYUI_UNREACHABLE as error:
         said = str(error) if isinstance(error, HttpError) else describe_network_error(error)
         raise ComfyUIDownError(
-            f"ComfyUI stopped answering during the job ({said}). {ctx.comfyui.crash_report()}"
+            f"ComfyUI stopped answering during the job ({said}). {await ctx.comfyui.crash_report()}"
         ) from error
 
 

@@ -65,6 +65,7 @@ _WORKER_ONLY_ENV = (
 COMFYUI_WAIT_S = 600.0
 _POLL_S = 0.1
 _REPORT_LINES = 15
+_EXIT_WAIT_S = 2.0
 
 
 def worker_settings(settings: Settings) -> Settings:
@@ -94,13 +95,17 @@ class SupervisedComfyUI:
                 )
             if time.monotonic() > deadline:
                 raise ComfyUIDownError(
-                    f"ComfyUI did not answer within {timeout_s:.0f} s. {self.crash_report()}"
+                    f"ComfyUI did not answer within {timeout_s:.0f} s. {await self.crash_report()}"
                 )
             await asyncio.sleep(_POLL_S)
 
-    def crash_report(self) -> str:
+    async def crash_report(self) -> str:
         service = self.service
         child = service.child
+        # The socket closes as ComfyUI dies; its exit code and last lines follow a moment later.
+        deadline = time.monotonic() + _EXIT_WAIT_S
+        while child is not None and child.exit_code is None and time.monotonic() < deadline:
+            await asyncio.sleep(_POLL_S)
         lines = list(child.tail)[-_REPORT_LINES:] if child is not None else []
         code = child.exit_code if child is not None else None
         state = f"exit code {code}" if code is not None else f"state {service.state}"

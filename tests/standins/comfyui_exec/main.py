@@ -16,7 +16,8 @@ plain stand-in, whose parser it shares). Speaks ComfyUI's API where the worker c
 Node results are cached like ComfyUI's default cache: a node whose class, literal inputs and
 upstream results are unchanged since the previous prompt is not run again, and its UI output
 (the file names it reported then) is reused in the history. A `StandinCrash` node kills the
-process mid-prompt (a crashed ComfyUI).
+process mid-prompt (a crashed ComfyUI); a file `<base>/standin-crash` makes it exit at start
+with the code written in it (a ComfyUI that cannot come up).
 """
 
 from __future__ import annotations
@@ -386,6 +387,10 @@ async def serve(args: Any) -> None:
 def main() -> None:
     args = parser.parse_args()
     print(f"standin argv: {json.dumps(sys.argv[1:])}", flush=True)
+    crash = Path(args.base_directory) / "standin-crash"
+    if crash.exists():  # a ComfyUI that cannot start (the plain stand-in's switch)
+        print("standin: crashing at start as asked", flush=True)
+        sys.exit(int(crash.read_text().strip() or "1"))
     asyncio.run(serve(args))
 
 
