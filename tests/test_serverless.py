@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pod_harness import REPO
 from serverless_harness import Recorder, Worker, make_worker, png_data_uri, text_to_image
 from standins.comfyui_exec.nodes import png
 from support import wait_for
@@ -284,3 +285,11 @@ def test_a_ui_format_workflow_with_an_unknown_node_is_refused_with_how_to_export
     error = worker.runsync({"workflow": workflow})["error"]
 
     assert "node 4 is a 'SomePackLoader'" in error and "Export (API)" in error
+
+
+def test_the_hub_tests_pass_on_the_worker(worker: Worker) -> None:
+    hub_tests = json.loads((REPO / ".runpod" / "tests.json").read_text(encoding="utf-8"))
+
+    for case in hub_tests["tests"]:
+        output = _completed(worker.runsync(case["input"]))
+        assert output["images"], case["name"]

@@ -4,6 +4,9 @@ and a ComfyUI that cannot come up at all."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -203,3 +206,26 @@ async def test_the_model_cache_evicts_the_least_recently_used(fakes: Fakes) -> N
     assert placed.read_bytes() == second and not kept.exists()
     [again] = await cache.provide("1", "")  # fetched again when asked again
     assert again.read_bytes() == first and not placed.exists()
+
+
+def test_start_becomes_the_worker_on_a_serverless_endpoint(tmp_path: Path) -> None:
+    """RunPod sets RUNPOD_ENDPOINT_ID; without its job queue runpod-python runs the one job in
+    ./test_input.json and exits 0 when it succeeded."""
+    worker = make_worker(tmp_path, RUNPOD_ENDPOINT_ID="endpoint-1")
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / "test_input.json").write_text(json.dumps({"input": {"workflow": text_to_image()}}))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ignition", "start"],
+        env=worker.pod.env,
+        cwd=job_dir,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "starting a serverless worker" in said and "ComfyUI_00001_.png" in said

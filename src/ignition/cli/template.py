@@ -30,6 +30,8 @@ from ignition.template.schema import CREATE_TEMPLATE, request_errors
 
 JSON_FILE = "runpod-template.json"
 MARKDOWN_FILE = "runpod-template.md"
+SERVERLESS_JSON_FILE = "runpod-serverless-template.json"
+SERVERLESS_NAME = f"{DEFAULT_NAME} serverless"
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +47,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--deploy", action="store_true", help="create or update it on RunPod")
     parser.add_argument(
+        "--serverless",
+        action="store_true",
+        help=f"a template for serverless endpoint workers ({SERVERLESS_JSON_FILE}): no ports, "
+        "no volume of its own; see docs/serverless.md",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the request --deploy would send (key masked); write and send nothing",
@@ -52,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=Path(), help="where to write the files (default: .)"
     )
-    parser.add_argument("--name", default=DEFAULT_NAME, help=f"default: {DEFAULT_NAME}")
+    parser.add_argument("--name", help=f"default: {DEFAULT_NAME} (--serverless: {SERVERLESS_NAME})")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"default: {DEFAULT_IMAGE}")
     parser.add_argument(
         "--civitai", metavar="IDS", help="CivitAI version ids, comma-separated (CIVITAI_MODELS)"
@@ -128,9 +136,12 @@ def run(args: argparse.Namespace) -> int:
         if settings.runpod_api_key is None:
             print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
         return 0
-    written = _write(
-        args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
+    files = (
+        {SERVERLESS_JSON_FILE: render_json(body)}
+        if inputs.serverless
+        else {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
     )
+    written = _write(args.output_dir, files)
     for path in written:
         print(f"wrote {path}")
     if args.deploy:
@@ -163,8 +174,10 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
     asked_for = args.civitai is not None or args.hf is not None or civitai or huggingface
     if not (asked_for or args.no_input) and sys.stdin.isatty():
         civitai, huggingface = pick_models(input, print)
+    default_name = SERVERLESS_NAME if args.serverless else DEFAULT_NAME
     return TemplateInputs(
-        name=args.name,
+        name=args.name or default_name,
+        serverless=args.serverless,
         image=args.image,
         civitai_models=civitai,
         huggingface_models=huggingface,

@@ -103,9 +103,10 @@ class SupervisedComfyUI:
         service = self.service
         child = service.child
         # The socket closes as ComfyUI dies; its exit code and last lines follow a moment later.
-        deadline = time.monotonic() + _EXIT_WAIT_S
-        while child is not None and child.exit_code is None and time.monotonic() < deadline:
-            await asyncio.sleep(_POLL_S)
+        if child is not None:
+            with contextlib.suppress(TimeoutError):
+                # Shielded: the supervisor awaits the same exit, and relays the last lines.
+                await asyncio.wait_for(asyncio.shield(child.wait()), _EXIT_WAIT_S)
         lines = list(child.tail)[-_REPORT_LINES:] if child is not None else []
         code = child.exit_code if child is not None else None
         state = f"exit code {code}" if code is not None else f"state {service.state}"

@@ -137,6 +137,10 @@ async def _decode(ctx: Context, inputs: dict[str, Any]) -> tuple[tuple[Any, ...]
     return (png(latent["w"], latent["h"], latent["seed"]),), None
 
 
+async def _empty_image(ctx: Context, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], None]:
+    return (png(inputs["width"], inputs["height"], f"color {inputs['color']}"),), None
+
+
 async def _load_image(ctx: Context, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], None]:
     data = (ctx.base / "input" / inputs["image"]).read_bytes()
     return (data, b"mask"), None
@@ -194,6 +198,16 @@ NODES: dict[str, Node] = {
         _sample,
     ),
     "VAEDecode": Node(lambda ctx: {"samples": ["LATENT"], "vae": ["VAE"]}, ("IMAGE",), _decode),
+    "EmptyImage": Node(
+        lambda ctx: {
+            "width": _int(512),
+            "height": _int(512),
+            "batch_size": _int(1),
+            "color": _int(0, display="color"),
+        },
+        ("IMAGE",),
+        _empty_image,
+    ),
     "LoadImage": Node(
         lambda ctx: {"image": [input_files(ctx), {"image_upload": True}]},
         ("IMAGE", "MASK"),
