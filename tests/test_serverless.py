@@ -293,3 +293,12 @@ def test_the_hub_tests_pass_on_the_worker(worker: Worker) -> None:
     for case in hub_tests["tests"]:
         output = _completed(worker.runsync(case["input"]))
         assert output["images"], case["name"]
+
+
+def test_ignition_status_works_on_a_worker(worker: Worker) -> None:
+    done = worker.pod.cli("status", "--json")
+
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["supervisor"]["mode"] == "serverless worker"
+    assert status["services"]["comfyui"]["ready"] is True

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from ignition import __version__
 from ignition._http import HttpClient
 from ignition.errors import ComfyUIDownError, IgnitionError, SpecError
-from ignition.run import comfyui
+from ignition.run import comfyui, control
 from ignition.run.manager_config import write_manager_config
 from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import StartupLog, configure_startup_logging, known_secrets
@@ -126,6 +126,10 @@ class Worker:
         self._client: HttpClient | None = None
         self._resources = contextlib.AsyncExitStack()
         self.context: JobContext | None = None
+        self.state = "starting"  # starting | taking jobs
+        self.downloads = "pending"  # pending | done | failed
+        self.jobs_done = 0
+        self.started_at = time.time()
 
     async def bring_up(self) -> None:
         settings = self.settings
@@ -139,6 +143,12 @@ class Worker:
         if settings.persistent_store is not None:
             log.info("persistent store: %s", settings.persistent_store)
         self.startup_log.add_secrets(known_secrets(settings))
+        # `ignition status` (the image's HEALTHCHECK) and `ignition restart` work as on a pod.
+        try:
+            server = await control.serve(settings.control_socket, self.handle)
+            self._resources.push_async_callback(server.close)
+        except (OSError, RuntimeError) as error:
+            log.error("cannot open the control socket %s: %s", settings.control_socket, error)
         self._client = await self._resources.enter_async_context(
             HttpClient(connections=settings.connections, allow_private=settings.allow_private_urls)
         )
@@ -170,6 +180,7 @@ class Worker:
         except (OSError, IgnitionError) as error:
             log.error("downloads: %s", error)
             ok = False
+        self.downloads = "done" if ok else "failed"
         if not ok:
             log.error("downloads: some models are missing; jobs that need them will fail")
 
@@ -194,7 +205,39 @@ class Worker:
     ) -> dict[str, Any]:
         assert self.context is not None
         self.context.progress = progress
-        return await handle(self.context, job)
+        self.state = "taking jobs"
+        try:
+            return await handle(self.context, job)
+        finally:
+            self.jobs_done += 1
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The control channel: status and restart; RunPod alone stops a worker."""
+        command = message.get("command")
+        if command == "ping":
+            return {"ok": True}
+        if command == "status":
+            return {"ok": True, "status": self.status()}
+        if command == "restart" and comfyui.NAME in self.supervisor.services:
+            pid = await self.supervisor.restart(comfyui.NAME)
+            return {"ok": pid is not None, "pid": pid, "manager_ui": False}
+        return {"ok": False, "error": f"{command!r} is not available on a serverless worker"}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "supervisor": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "state": self.state,
+                "mode": "serverless worker",
+                "jobs_done": self.jobs_done,
+                "uptime_s": round(time.time() - self.started_at, 1),
+            },
+            "services": {n: s.snapshot() for n, s in self.supervisor.services.items()},
+            "downloads": {"state": self.downloads},
+            "ports": {"comfyui (127.0.0.1)": self.settings.comfyui_port},
+            "manager_ui": False,
+        }
 
     async def shut_down(self) -> None:
         await self.supervisor.stop_all()
