@@ -28,8 +28,12 @@ def recorder() -> Iterator[Recorder]:
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iterator[Worker]:
     root = tmp_path_factory.mktemp("worker")
+    warm_up = root / "warm-up.json"
+    warm_up.write_text(json.dumps(text_to_image("warming up")), encoding="utf-8")
     started = make_worker(
-        root, RUNPOD_WEBHOOK_POST_OUTPUT=f"{recorder.url}/progress?id=$ID"
+        root,
+        RUNPOD_WEBHOOK_POST_OUTPUT=f"{recorder.url}/progress?id=$ID",
+        IGNITION_WARMUP_WORKFLOW=str(warm_up),
     ).start()
     yield started
     started.stop()
@@ -302,3 +306,9 @@ def test_ignition_status_works_on_a_worker(worker: Worker) -> None:
     status = json.loads(done.stdout)
     assert status["supervisor"]["mode"] == "serverless worker"
     assert status["services"]["comfyui"]["ready"] is True
+
+
+def test_the_warm_up_workflow_ran_before_the_first_job(worker: Worker) -> None:
+    log = worker.log()
+    assert "warm-up workflow done" in log
+    assert log.index("warm-up workflow done") < log.index("Starting Serverless Worker")
