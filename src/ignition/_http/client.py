@@ -75,13 +75,13 @@ class HttpClient:
         # connection to a private address kept alive by the other can never be reused for one.
         self._public_session: aiohttp.ClientSession | None = None
         self._proxies = proxies or Proxies()
-        self.guard = AddressGuard(
+        self._guard = AddressGuard(
             allow_private=allow_private, is_public=is_public, exempt_hosts=self._proxies.hosts
         )
         # The download budget: how many ranged transfers stream at once, across all files.
         self._slots = asyncio.Semaphore(connections)
         self._wire = WirePool(
-            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, guard=self.guard
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, guard=self._guard
         )
         self.retry = retry or RetryPolicy()
 
@@ -101,7 +101,7 @@ class HttpClient:
 
     async def __aenter__(self) -> HttpClient:
         self._session = self._new_session(public_only=False)
-        if not self.guard.allow_private:
+        if not self._guard.allow_private:
             self._public_session = self._new_session(public_only=True)
         return self
 
@@ -109,7 +109,7 @@ class HttpClient:
         connector = aiohttp.TCPConnector(
             limit=self._connections * 2,
             limit_per_host=0,
-            resolver=CheckingResolver(self.guard, public_only=public_only),
+            resolver=CheckingResolver(self._guard, public_only=public_only),
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -117,7 +117,7 @@ class HttpClient:
             headers={"User-Agent": USER_AGENT},
             # Model bytes must arrive exactly as stored: sha256 is computed over them.
             auto_decompress=False,
-            # Proxies and .netrc come from Settings (per request), never from the environment.
+            # Proxies come from Settings, per request: the environment (and ~/.netrc) is not read.
             trust_env=False,
         )
 
@@ -132,10 +132,6 @@ class HttpClient:
             if session is not None:
                 await session.close()
         self._session = self._public_session = None
-
-    @property
-    def connect_timeout_s(self) -> float:
-        return float(self._timeout.sock_connect or 0)
 
     @property
     def read_timeout_s(self) -> float:
@@ -337,7 +333,7 @@ class HttpClient:
             request_headers = {"Accept-Encoding": "identity", **(headers or {})}
             request_headers.update(self.auth_headers(current))
             host = urlsplit(current).hostname or ""
-            guarded = guarded or self.guard.pinned(host)
+            guarded = guarded or self._guard.pinned(host)
             try:
                 response = await self._hop(
                     method, current, request_headers, guarded, hop, json=json, data=data
@@ -348,7 +344,7 @@ class HttpClient:
                     f"{redact_url(current)}{came}: {refused.message}"
                 ) from None
             if guarded:
-                self.guard.pin(host)
+                self._guard.pin(host)
             location = response.headers.get("Location")
             redirect = response.status in _REDIRECT_STATUSES and location
             if not redirect or not follow_redirects or has_body:
@@ -360,7 +356,7 @@ class HttpClient:
             response.release()
             current = target
             # Where a public host sends us must be public too (a CDN, never the pod itself).
-            guarded = guarded or self.guard.seen_public(host)
+            guarded = guarded or self._guard.seen_public(host)
         raise HttpError(310, current, {}, f"more than {_MAX_REDIRECTS} redirects")
 
     async def _hop(
@@ -375,7 +371,7 @@ class HttpClient:
         data: bytes | aiohttp.FormData | None,
     ) -> aiohttp.ClientResponse:
         """One request, on the session whose resolver enforces what this hop must reach."""
-        self.guard.admit_literal(urlsplit(url).hostname or "", public_only=guarded)
+        self._guard.admit_literal(urlsplit(url).hostname or "", public_only=guarded)
         session = self._public_session if guarded and self._public_session else self._open_session
         return await session.request(
             method,
