@@ -22,10 +22,18 @@
     │   └── SourceChangedError     the file on the server changed under a partial download
     ├── PlaceError                 the verified file cannot be moved into place
     ├── PrivateAddressError        a URL (or a redirect) leads to a loopback/private address
-    └── DeployError                RunPod's API did not take the template (`template --deploy`)
-        ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
-        ├── TemplateRejectedError  400/422: RunPod's validation message
-        └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
+    ├── DeployError                RunPod's API did not take the template (`template --deploy`)
+    │   ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
+    │   ├── TemplateRejectedError  400/422: RunPod's validation message
+    │   └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
+    └── JobError                   a serverless job failed (`details`: the lines behind it)
+        ├── JobInputError          the job's input is unusable (no workflow, bad image, UI format)
+        ├── JobModelError          a model the job asked for could not be provided
+        ├── WorkflowRejectedError  ComfyUI's validation refused the workflow (node, class, input)
+        ├── WorkflowFailedError    a node failed while the workflow ran
+        ├── ComfyUIDownError       ComfyUI is not up, or crashed during the job
+        ├── JobTimeoutError        IGNITION_JOB_TIMEOUT_S passed; the prompt was interrupted
+        └── OutputUploadError      an output could not be read or uploaded to S3
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
 `message` and `hint` are kept apart: records and `--json` carry them as two fields, the CLI prints
@@ -178,3 +186,48 @@ class TemplateRejectedError(DeployError):
 class RunPodUnreachableError(DeployError):
     code = "IGN603"
     default_hint = "check the network connection and RUNPOD_API_URL, then run again"
+
+
+class JobError(IgnitionError):
+    """A serverless job's failure: returned as `{"error": str(self), "details": self.details}`."""
+
+    code = "IGN700"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: list[str] | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.details = details or []
+
+
+class JobInputError(JobError):
+    code = "IGN701"
+    default_hint = "fix the job's input (see docs/serverless.md for its fields) and send it again"
+
+
+class JobModelError(JobError):
+    code = "IGN702"
+
+
+class WorkflowRejectedError(JobError):
+    code = "IGN703"
+    default_hint = "fix the named inputs, or provide the missing model or node, and send it again"
+
+
+class WorkflowFailedError(JobError):
+    code = "IGN704"
+
+
+class ComfyUIDownError(JobError):
+    code = "IGN705"
+    default_hint = "read ComfyUI's last lines above; the worker restarts ComfyUI after a crash"
+
+
+class JobTimeoutError(JobError):
+    code = "IGN706"
+    default_hint = "raise IGNITION_JOB_TIMEOUT_S, or send a lighter workflow"
+
+
+class OutputUploadError(JobError):
+    code = "IGN707"
+    default_hint = "check BUCKET_ENDPOINT_URL and the bucket credentials"

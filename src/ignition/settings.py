@@ -130,6 +130,29 @@ class Settings(BaseSettings):
 
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))
+    # Set by RunPod in a serverless worker: `ignition start` then runs the worker instead.
+    runpod_endpoint_id: str | None = Field(None, validation_alias=_env("RUNPOD_ENDPOINT_ID"))
+
+    # --- serverless worker ---------------------------------------------------------------------
+    # The endpoint's network volume; the persistent store when PERSISTENT_STORAGE is unset.
+    serverless_volume: Path = Field(
+        Path("/runpod-volume"), validation_alias=_env("IGNITION_SERVERLESS_VOLUME")
+    )
+    warmup_workflow: str = Field("", validation_alias=_env("IGNITION_WARMUP_WORKFLOW"))
+    # Unset: no limit of Ignition's own (the endpoint's execution timeout still applies).
+    job_timeout_s: float | None = Field(None, gt=0, validation_alias=_env("IGNITION_JOB_TIMEOUT_S"))
+    # Models a job asks for (input.models) are kept on the worker up to this size, LRU beyond.
+    model_cache_gb: float = Field(50.0, ge=0, validation_alias=_env("IGNITION_MODEL_CACHE_GB"))
+    comfy_org_api_key: SecretSetting = Field(None, validation_alias=_env("COMFY_ORG_API_KEY"))
+    # S3 uploads of job outputs (worker-comfyui's names); all three set: outputs go to S3.
+    bucket_endpoint_url: str | None = Field(None, validation_alias=_env("BUCKET_ENDPOINT_URL"))
+    bucket_access_key_id: SecretSetting = Field(None, validation_alias=_env("BUCKET_ACCESS_KEY_ID"))
+    bucket_secret_access_key: SecretSetting = Field(
+        None, validation_alias=_env("BUCKET_SECRET_ACCESS_KEY")
+    )
+    bucket_prefix: str = Field("", validation_alias=_env("BUCKET_PREFIX"))
+    # runpod-python's rp_upload puts files in a bucket named after the month (`%m-%y`).
+    bucket_name: str | None = Field(None, validation_alias=_env("BUCKET_NAME"))
 
     # The environment Ignition was started with, for the children's (see run/child_env.py).
     _environ: dict[str, str] = PrivateAttr(default_factory=lambda: dict(os.environ))

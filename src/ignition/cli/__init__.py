@@ -32,6 +32,7 @@ EXIT_BROKEN_PIPE = 141
 _COMMANDS: tuple[str, ...] = (
     # one command module per line, in the order `ignition --help` lists them
     "start",
+    "serverless",
     "restart",
     "stop",
     "status",
@@ -61,7 +62,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=arguments[0] if arguments else None)
-    args = parser.parse_args(arguments)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown and not getattr(args, "pass_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    # A command that hands flags on (serverless → runpod-python) gets the ones it did not know.
+    args.passed_through = unknown
     try:
         code: int = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit (a traceback)

@@ -43,8 +43,14 @@ def _run(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             print(f"ignition start: command not found: {args.command[0]}", file=sys.stderr)
             return 127
+    settings = load_settings()
+    if settings.runpod_endpoint_id:
+        # RunPod started this container as a worker of a serverless endpoint.
+        from ignition.serverless.worker import run_worker
+
+        return run_worker(settings, [])
     # Imported here: every other command (the HEALTHCHECK's `status` above all) skips aiohttp.
     from ignition.run.pod import run_until_stopped
     from ignition.run.steps import default_steps
 
-    run_until_stopped(load_settings(), default_steps())
+    run_until_stopped(settings, default_steps())

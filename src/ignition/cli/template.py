@@ -32,6 +32,8 @@ from ignition.template.schema import CREATE_TEMPLATE, request_errors
 
 JSON_FILE = "runpod-template.json"
 MARKDOWN_FILE = "runpod-template.md"
+SERVERLESS_JSON_FILE = "runpod-serverless-template.json"
+SERVERLESS_NAME = f"{DEFAULT_NAME} serverless"
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +53,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--deploy", action="store_true", help="create or update it on RunPod")
     parser.add_argument(
+        "--serverless",
+        action="store_true",
+        help=f"a template for serverless endpoint workers ({SERVERLESS_JSON_FILE}): no ports, "
+        "no volume of its own; see docs/serverless.md",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the request --deploy would send (key masked); write and send nothing",
@@ -58,7 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=Path(), help="where to write the files (default: .)"
     )
-    parser.add_argument("--name", default=DEFAULT_NAME, help=f"default: {DEFAULT_NAME}")
+    parser.add_argument("--name", help=f"default: {DEFAULT_NAME} (--serverless: {SERVERLESS_NAME})")
     parser.add_argument(
         "--image",
         help="the Docker image (default: IGNITION_IMAGE, else ghcr.io/OWNER/REPO:latest for the "
@@ -142,9 +150,12 @@ def run(args: argparse.Namespace) -> int:
             print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
         return 0
     require_folder(args.output_dir, "--output-dir")
-    written = _write(
-        args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
+    files = (
+        {SERVERLESS_JSON_FILE: render_json(body)}
+        if inputs.serverless
+        else {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
     )
+    written = _write(args.output_dir, files)
     for path in written:
         print(f"wrote {path}")
     if args.deploy:
@@ -177,8 +188,10 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
     asked_for = args.civitai is not None or args.hf is not None or civitai or huggingface
     if not (asked_for or args.no_input) and sys.stdin.isatty():
         civitai, huggingface = pick_models(input, print)
+    default_name = SERVERLESS_NAME if args.serverless else DEFAULT_NAME
     return TemplateInputs(
-        name=args.name,
+        name=args.name or default_name,
+        serverless=args.serverless,
         image=choose_image(args.image, settings.image, Path(__file__).parent),
         civitai_models=civitai,
         huggingface_models=huggingface,

@@ -60,6 +60,8 @@ class TemplateInputs:
     start_jupyter: bool = False
     cuda_versions: tuple[str, ...] = ()
     secrets: SecretNames = field(default_factory=SecretNames)
+    # A template for a serverless endpoint's workers (`ignition template --serverless`).
+    serverless: bool = False
 
 
 def secret_reference(name: str) -> str:
@@ -86,6 +88,8 @@ def check_models(civitai: str, huggingface: str) -> None:
 def build_request(inputs: TemplateInputs) -> dict[str, Any]:
     """The body of `POST /v2/templates` (also a valid `PATCH /v2/templates/{id}` body)."""
     _check(inputs)
+    if inputs.serverless:
+        return serverless_request(inputs)
     body: dict[str, Any] = {
         "name": inputs.name,
         "image": inputs.image,
@@ -103,6 +107,45 @@ def build_request(inputs: TemplateInputs) -> dict[str, Any]:
     if inputs.cuda_versions:
         body["allowedCudaVersions"] = list(inputs.cuda_versions)
     return body
+
+
+def serverless_request(inputs: TemplateInputs) -> dict[str, Any]:
+    """A worker template: no ports (workers are reached only through RunPod's queue), no
+    volume of its own (an endpoint's network volume is mounted at /runpod-volume), no SSH or
+    Jupyter. `ignition start` sees RUNPOD_ENDPOINT_ID and runs the worker."""
+    body: dict[str, Any] = {
+        "name": inputs.name,
+        "image": inputs.image,
+        "category": "NVIDIA",
+        "disk": inputs.container_disk_gb,
+        "env": serverless_environment(inputs),
+        "public": False,
+        "serverless": True,
+        "startSsh": False,
+        "startJupyter": False,
+    }
+    if inputs.cuda_versions:
+        body["allowedCudaVersions"] = list(inputs.cuda_versions)
+    return body
+
+
+def serverless_environment(inputs: TemplateInputs) -> dict[str, str]:
+    """The pod's model lists and tokens, and the worker's own settings (empty: unset)."""
+    names = inputs.secrets
+    return {
+        "CIVITAI_MODELS": model_list(inputs.civitai_models),
+        "HUGGINGFACE_MODELS": model_list(inputs.huggingface_models),
+        "CIVITAI_TOKEN": secret_reference(names.civitai_token),
+        "HF_TOKEN": secret_reference(names.hf_token),
+        "COMFY_FLAGS": inputs.comfy_flags,
+        "IGNITION_WARMUP_WORKFLOW": "",
+        "IGNITION_JOB_TIMEOUT_S": "",
+        "IGNITION_MODEL_CACHE_GB": "50",
+        "BUCKET_ENDPOINT_URL": "",
+        "BUCKET_ACCESS_KEY_ID": "",
+        "BUCKET_SECRET_ACCESS_KEY": "",
+        "BUCKET_PREFIX": "",
+    }
 
 
 def ports(inputs: TemplateInputs) -> list[str]:
