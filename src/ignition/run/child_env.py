@@ -32,6 +32,17 @@ def basic_env(settings: Settings) -> dict[str, str]:
     }
 
 
+# Credentials that are not Ignition's settings but that RunPod or a template commonly injects:
+# ComfyUI's custom nodes have no business with them either.
+_OTHER_SECRETS = frozenset(
+    {"JUPYTER_PASSWORD", "RUNPOD_AI_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+)
+
+
 def inherited_for_comfyui(settings: Settings) -> dict[str, str]:
     """The user's variables ComfyUI and its custom nodes keep: everything but a credential."""
-    return {name: value for name, value in settings.environ.items() if name not in SECRET_ENV_NAMES}
+    return {
+        name: value
+        for name, value in settings.environ.items()
+        if name not in SECRET_ENV_NAMES and name not in _OTHER_SECRETS
+    }

@@ -36,6 +36,7 @@ from ignition._http import HttpClient
 from ignition.errors import ComfyUIDownError, IgnitionError, SpecError
 from ignition.resolve.workflow_source import load_workflow
 from ignition.run import comfyui, control
+from ignition.run.child_env import basic_env
 from ignition.run.manager_config import write_manager_config
 from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import StartupLog, configure_startup_logging, known_secrets
@@ -51,15 +52,6 @@ from ignition.settings import Settings
 log = logging.getLogger("ignition.serverless")
 _T = TypeVar("_T")
 
-# ComfyUI runs arbitrary custom nodes: it gets no credential only the worker needs.
-_WORKER_ONLY_ENV = (
-    "RUNPOD_API_KEY",
-    "BUCKET_ACCESS_KEY_ID",
-    "BUCKET_SECRET_ACCESS_KEY",
-    "COMFY_ORG_API_KEY",
-    "RUNPOD_AI_API_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-)
 # How long a job waits for a (re)starting ComfyUI before it is failed.
 COMFYUI_WAIT_S = 600.0
 _POLL_S = 0.1
@@ -118,8 +110,9 @@ class Worker:
         self.settings = settings
         self.steps = steps
         self.startup_log = startup_log
-        env = {k: v for k, v in os.environ.items() if k not in _WORKER_ONLY_ENV}
-        self.supervisor = Supervisor(env, redact=startup_log.mask)
+        self.supervisor = Supervisor(
+            basic_env(settings), redact=startup_log.mask, first_delay_s=settings.restart_delay_s
+        )
         self.comfyui = SupervisedComfyUI(self.supervisor)
         self._extra_args: tuple[str, ...] = ()
         self._client: HttpClient | None = None
