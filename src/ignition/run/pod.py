@@ -153,6 +153,9 @@ class Pod:
         except (OSError, IgnitionError) as error:
             log.error("hard stop: nuke failed: %s", error)
             return f"failed: {error}"
+        except Exception as error:  # a nuke bug must not stop the shutdown
+            log.error("hard stop: nuke failed unexpectedly: %r", error)
+            return f"failed: {error!r}"
         for line in lines:
             log.info("nuke: %s", line)
         return lines[-1].strip() if lines else "done"
@@ -270,12 +273,14 @@ async def run_pod(settings: Settings, steps: Steps) -> int:
 
     bring_up = asyncio.create_task(pod.bring_up())
     bring_up.add_done_callback(_report_failed_start)
-    await pod.stop_requested.wait()
-    # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
-    bring_up.cancel()
-    await asyncio.gather(bring_up, return_exceptions=True)
-    await pod.hard_stop()
-    await server.close()
+    try:
+        await pod.stop_requested.wait()
+        # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
+        bring_up.cancel()
+        await asyncio.gather(bring_up, return_exceptions=True)
+        await pod.hard_stop()
+    finally:
+        await server.close()  # control.sock goes, whatever the stop ran into
     return 0
 
 

@@ -1,0 +1,118 @@
+"""Attacks on the running pod (issue 20, run side), each reproduced against the real parts:
+the nuke, the supervisor, Caddy, copyparty, log files in a shared /tmp."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pod_harness import Pod, make_pod
+
+DEPTH = 3000  # far past Python's recursion limit; one file-browser upload makes ~330 levels
+
+
+def deep_tree(top: Path, depth: int = DEPTH) -> None:
+    """`top/d/d/…/d/leaf.png`, built relative to each folder (the path is longer than PATH_MAX)."""
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open("leaf.png", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def pods() -> Iterator[list[Pod]]:
+    started: list[Pod] = []
+    yield started
+    for pod in started:
+        pod.kill()
+
+
+# --- item 2: a deep tree must not stop the nuke ----------------------------------------------
+
+
+def test_nuke_cli_wipes_a_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    pod = make_pod(tmp_path)
+    comfy = pod.workspace / "ComfyUI"
+    deep_tree(comfy / "output" / "deep")
+    model = comfy / "models" / "checkpoints" / "model.safetensors"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"weights")
+    (comfy / "custom_nodes").mkdir()
+    (comfy / "custom_nodes" / "kept.py").write_text("kept")
+    result = pod.cli("nuke", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "RecursionError" not in result.stderr
+    assert f"{DEPTH + 1} folders" in result.stdout  # the chain of d/ and deep/ itself
+    assert list((comfy / "output").iterdir()) == []
+    assert not model.exists()
+    assert (comfy / "models" / "checkpoints").is_dir()  # the layout stays
+    assert (comfy / "custom_nodes" / "kept.py").exists()
+
+
+def test_hard_stop_nukes_a_deep_tree_and_removes_the_control_socket(
+    pods: list[Pod], tmp_path: Path
+) -> None:
+    pod = make_pod(tmp_path)
+    pods.append(pod)
+    pod.start()
+    pod.wait_ready()
+    comfy = pod.workspace / "ComfyUI"
+    deep_tree(comfy / "output" / "deep")
+    model = comfy / "models" / "checkpoints" / "model.safetensors"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"weights")
+    stop = pod.cli("stop")
+    assert stop.returncode == 0, stop.stderr
+    assert pod.wait_exit() == 0
+    assert not model.exists()
+    assert list((comfy / "output").iterdir()) == []
+    assert not (Path(pod.env["IGNITION_RUN_DIR"]) / "control.sock").exists()
+    assert "Nuclear cleanup complete" in pod.startup_log
+
+
+# --- item 15 (second half): values the nuke must refuse ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("IGNITION_TMP_DIR", "/etc", "IGNITION_TMP_DIR='/etc' is refused"),
+        ("IGNITION_TMP_DIR", "/usr", "IGNITION_TMP_DIR='/usr' is refused"),
+        ("IGNITION_TMP_DIR", "/usr/local/lib", "is a system folder"),
+        ("WORKSPACE", "", "WORKSPACE is set but empty"),
+        ("WORKSPACE", "  ", "must be an absolute path"),
+        ("WORKSPACE", "relative/ws", "must be an absolute path"),
+    ],
+)
+def test_the_nuke_refuses_system_folders_and_an_empty_workspace(
+    tmp_path: Path, variable: str, value: str, says: str
+) -> None:
+    pod = make_pod(tmp_path)
+    kept = pod.workspace / "ComfyUI" / "output" / "kept.png"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"png")
+    result = subprocess.run(
+        [sys.executable, "-m", "ignition", "nuke", "--yes"],
+        env={**pod.env, variable: value},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert kept.exists()
