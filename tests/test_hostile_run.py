@@ -3,15 +3,23 @@ the nuke, the supervisor, Caddy, copyparty, log files in a shared /tmp."""
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from ignition.privacy import monitor
+from ignition.run.startup_log import configure_startup_logging
+from ignition.settings import Settings, load_settings
 from pod_harness import Pod, make_pod
+from unprivileged import reachable_dir, run_unprivileged
 
 DEPTH = 3000  # far past Python's recursion limit; one file-browser upload makes ~330 levels
 
@@ -116,3 +124,72 @@ def test_the_nuke_refuses_system_folders_and_an_empty_workspace(
     assert says in result.stderr
     assert "Traceback" not in result.stderr
     assert kept.exists()
+
+
+# --- item 12: logs in a shared /tmp trust nothing a neighbour left there ------------------------
+
+
+@contextmanager
+def shared_tmp() -> Iterator[Path]:
+    """A sticky, world-writable folder like /tmp, inside a fresh temp dir."""
+    with reachable_dir() as base:
+        shared = base / "tmp"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        yield shared
+
+
+def _plant_link(link: Path, target: Path) -> Callable[[], None]:
+    return lambda: link.symlink_to(target)
+
+
+def _plant_open_file(path: Path) -> Callable[[], None]:
+    def plant() -> None:
+        path.write_text("forged line\n")
+        path.chmod(0o666)
+
+    return plant
+
+
+def _log_both(settings: Settings) -> None:
+    logging.getLogger("ignition.test").info("pod started")
+    record = monitor.ConnectionRecord(
+        seen_at=datetime.now(UTC),
+        protocol="tcp",
+        remote_ip="203.0.113.7",
+        remote_port=443,
+        local_port=5000,
+        pid=None,
+        process_name="python3",
+    )
+    assert monitor.append([record], settings.connections_log) == 1
+
+
+@pytest.mark.parametrize("attack", ["symlink", "world-writable file"])
+def test_logs_in_a_shared_tmp_ignore_what_a_neighbour_planted(tmp_path: Path, attack: str) -> None:
+    with shared_tmp() as shared:
+        precious = tmp_path / "precious"  # root's file, out of the neighbour's reach
+        precious.write_text("root's data\n")
+        startup, connections = shared / "ignition_startup.log", shared / "connections.log"
+        for path in (startup, connections):
+            plant = _plant_link(path, precious) if attack == "symlink" else _plant_open_file(path)
+            run_unprivileged(plant)
+        settings = load_settings(
+            workspace=tmp_path / "ws", startup_log=startup, connections_log=connections
+        )
+        configure_startup_logging(settings)
+        try:
+            _log_both(settings)
+        finally:
+            for handler in logging.getLogger("ignition").handlers:
+                handler.close()
+            logging.getLogger("ignition").handlers.clear()
+        assert precious.read_text() == "root's data\n"
+        for path, line in ((startup, "pod started"), (connections, "203.0.113.7:443")):
+            info = path.lstat()
+            assert stat.S_ISREG(info.st_mode)
+            assert info.st_uid == os.geteuid()
+            assert stat.S_IMODE(info.st_mode) == 0o600
+            text = path.read_text()
+            assert line in text
+            assert "forged line" not in text

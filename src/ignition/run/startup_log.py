@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import quote
 from pydantic import SecretStr
 
 from ignition.credentials import secrets_file
+from ignition.logfile import open_private_append
 from ignition.settings import Settings
 
 MASK = "********"
@@ -127,8 +127,13 @@ def configure_startup_logging(settings: Settings) -> StartupLog:
     return StartupLog(h.formatter for h in handlers if isinstance(h.formatter, MaskingFormatter))
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A FileHandler whose file is opened the way `open_private_append` does (no link followed,
+    a neighbour's pre-made file replaced): masked, but still a record of the pod's life."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return open_private_append(Path(self.baseFilename))
+
+
 def _private_file_handler(path: Path) -> logging.FileHandler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Masked, but still a record of the pod's life: readable by root only.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    return logging.FileHandler(path, encoding="utf-8")
+    return _PrivateFileHandler(path, encoding="utf-8")
