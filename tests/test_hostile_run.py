@@ -15,12 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from ignition import credentials
 from ignition.privacy import monitor
+from ignition.run.filebrowser import filebrowser_service
 from ignition.run.startup_log import configure_startup_logging
 from ignition.settings import Settings, load_settings
 from pod_harness import Pod, make_pod
+from support import free_port
+from test_filebrowser import _basic as basic
+from test_filebrowser import _request as browser_request
+from test_filebrowser import _running as running_copyparty
 from unprivileged import reachable_dir, run_unprivileged
 
+BROWSER_PASSWORD = "Kq7-vorpal-Zephyr-91-lantern"
+BROWSER_AUTH = basic("admin", BROWSER_PASSWORD)
 DEPTH = 3000  # far past Python's recursion limit; one file-browser upload makes ~330 levels
 
 
@@ -193,3 +201,83 @@ def test_logs_in_a_shared_tmp_ignore_what_a_neighbour_planted(tmp_path: Path, at
             text = path.read_text()
             assert line in text
             assert "forged line" not in text
+
+
+# --- items 7, 9 and WebDAV: the file browser, real copyparty ------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[tuple[Settings, int]]:
+    workspace = tmp_path / "workspace"
+    (workspace / "ComfyUI" / "models" / "checkpoints").mkdir(parents=True)
+    (workspace / "ComfyUI" / "models" / "checkpoints" / "base.safetensors").write_bytes(b"w" * 64)
+    settings = load_settings(
+        workspace=workspace,
+        run_dir=tmp_path / "run",
+        filebrowser_port=free_port(),
+        filebrowser_password=BROWSER_PASSWORD,
+    )
+    spec = filebrowser_service(settings, bind="127.0.0.1")
+    assert spec is not None
+    with running_copyparty(spec, tmp_path / "copyparty.log"):
+        yield settings, settings.filebrowser_port
+
+
+def test_no_link_in_the_workspace_reaches_the_secrets(browser: tuple[Settings, int]) -> None:
+    settings, port = browser
+    store = credentials.secrets_file(settings)
+    store.write_text('{"comfyui_api_token": "stored-secret-token"}')
+    workspace = settings.workspace
+    (workspace / "peek").symlink_to(".ignition")  # what any workspace user can make
+    (workspace / "ComfyUI" / "deep-peek").symlink_to("../.ignition")
+    (workspace / "token.json").symlink_to(".ignition/secrets.json")
+    for path in ("/peek/secrets.json", "/ComfyUI/deep-peek/secrets.json", "/token.json", "/peek/"):
+        for query in ("", "?ls", "?zip"):
+            status, body = browser_request(port, "GET", path + query, BROWSER_AUTH)
+            assert status >= 400, path + query
+            assert b"stored-secret-token" not in body
+    status, _ = browser_request(port, "PUT", "/peek/planted.json", BROWSER_AUTH, b"{}")
+    assert status >= 400
+    status, _ = browser_request(port, "POST", "/peek/secrets.json?delete", BROWSER_AUTH)
+    assert status >= 400
+    status, _ = browser_request(
+        port, "POST", "/peek/secrets.json?move=/ComfyUI/stolen.json", BROWSER_AUTH
+    )
+    assert status >= 400
+    assert sorted(p.name for p in store.parent.iterdir()) == ["secrets.json"]
+    assert "stored-secret-token" in store.read_text()
+    # The rest of the workspace is served as before.
+    status, body = browser_request(port, "GET", "/ComfyUI/models/checkpoints/?ls", BROWSER_AUTH)
+    assert status == 200 and b"base.safetensors" in body
+
+
+def test_guessing_never_locks_the_owner_out_behind_a_shared_proxy(
+    browser: tuple[Settings, int],
+) -> None:
+    _, port = browser
+    # Behind RunPod's proxy the guesser and the owner share one source address: 127.0.0.1 here.
+    for attempt in range(40):
+        status, _ = browser_request(port, "GET", "/ComfyUI/?ls", basic("admin", f"guess-{attempt}"))
+        assert status in (401, 403)
+    status, body = browser_request(port, "GET", "/ComfyUI/?ls", BROWSER_AUTH)
+    assert status == 200 and b"models" in body
+
+
+@pytest.mark.parametrize(
+    "destination", ["/ComfyUI/a.txt", "/ComfyUI/./a.txt", "/ComfyUI/../ComfyUI/a.txt", "../a.txt"]
+)
+def test_a_webdav_move_onto_itself_deletes_nothing(
+    browser: tuple[Settings, int], destination: str
+) -> None:
+    settings, port = browser
+    victim = settings.workspace / "ComfyUI" / "a.txt"
+    victim.write_text("keep me")
+    for method in ("MOVE", "COPY"):
+        headers = {**BROWSER_AUTH, "Destination": destination, "Overwrite": "T"}
+        status, _ = browser_request(port, method, "/ComfyUI/a.txt", headers)
+        assert status >= 400
+        assert victim.read_text() == "keep me"
+    # Renaming from the web page (no overwrite) still works.
+    status, _ = browser_request(port, "POST", "/ComfyUI/a.txt?move=/ComfyUI/b.txt", BROWSER_AUTH)
+    assert status == 201
+    assert (settings.workspace / "ComfyUI" / "b.txt").read_text() == "keep me"
