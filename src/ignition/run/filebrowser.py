@@ -130,7 +130,7 @@ def filebrowser_announcement(settings: Settings, password: Secret) -> list[str]:
             f"File browser password (generated; shown only now, kept root-only in {store}): "
             f"{password.value}"
         )
-    elif settings.filebrowser_password is not None:
+    elif settings.filebrowser_password is not None and password.refused is None:
         lines.append("File browser password: the FILEBROWSER_PASSWORD you set")
     else:
         lines.append(f"File browser password: generated at first start, kept root-only in {store}")

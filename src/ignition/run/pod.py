@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from ignition import __version__
+from ignition import __version__, credentials
 from ignition.errors import IgnitionError
 from ignition.run import comfyui, control
 from ignition.run.manager_config import write_manager_config
@@ -84,7 +84,10 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
-        for warning in unresolved_secret_warnings():
+        for warning in [
+            *unresolved_secret_warnings(),
+            *credentials.refusal_warnings(self.settings),
+        ]:
             log.warning("%s", warning)
         await check_system(self.settings)
         self._tasks.append(asyncio.create_task(check_torch(self.settings)))

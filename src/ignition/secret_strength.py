@@ -1,0 +1,58 @@
+"""Is a password or token the user set strong enough to put on a public port?
+
+The file browser and the ComfyUI front door answer on ports RunPod makes public; a password from
+a tutorial (`runpod`, the seed's old default) or a token of one repeated letter is found by the
+first scanner. Refused values are replaced by generated ones (see ignition.credentials), so these
+rules only have to be cheap and clear, not a full strength meter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_BITS = 50
+MIN_TOKEN_LENGTH = 24
+MIN_TOKEN_BITS = 64  # a random 24-character token scores 85-110
+# Lower case, trailing digits and punctuation removed: "Runpod2024!" is "runpod".
+_WELL_KNOWN = frozenset(
+    {
+        "runpod", "password", "passw0rd", "admin", "administrator", "comfyui", "comfy", "changeme",
+        "letmein", "qwerty", "qwertyuiop", "secret", "welcome", "default", "root", "toor",
+        "filebrowser", "copyparty", "ignition", "iloveyou", "monkey", "dragon", "abc", "test",
+    }
+)  # fmt: skip
+
+
+def password_weakness(value: str) -> str | None:
+    """Why `value` is too weak for a password on a public port, or None when it will do."""
+    core = value.lower().rstrip("0123456789!@#$%^&*()-_=+.?~ ")
+    if core in _WELL_KNOWN or value.lower() in _WELL_KNOWN or not core:
+        return "it is a well-known password"
+    if len(value) < MIN_PASSWORD_LENGTH:
+        return f"it is shorter than {MIN_PASSWORD_LENGTH} characters"
+    if _bits(value) < MIN_PASSWORD_BITS:
+        return "it repeats too few different characters to be guessed slowly enough"
+    return None
+
+
+def token_weakness(value: str) -> str | None:
+    """Why `value` is too weak for an API token (which also unlocks ComfyUI), or None.
+
+    A token of the wrong shape is not weak: the front door refuses it with its own message.
+    """
+    if len(value) >= MIN_TOKEN_LENGTH and _bits(value) < MIN_TOKEN_BITS:
+        return "it has too little randomness (repeated or too few different characters)"
+    return None
+
+
+def _bits(value: str) -> float:
+    """A rough entropy estimate: length × the Shannon entropy of its own character counts.
+
+    24 × `a` is 0 bits; a generated 24-character URL-safe token is ~100.
+    """
+    counts = Counter(value)
+    total = len(value)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values()) if total else 0.0
+    return per_char * total
