@@ -3,13 +3,17 @@ the nuke, the supervisor, Caddy, copyparty, log files in a shared /tmp."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +21,12 @@ import pytest
 
 from ignition import credentials
 from ignition.privacy import monitor
-from ignition.run.filebrowser import filebrowser_service
+from ignition.run import frontdoor
+from ignition.run.filebrowser import filebrowser_announcement, filebrowser_service
 from ignition.run.startup_log import configure_startup_logging
 from ignition.settings import Settings, load_settings
 from pod_harness import Pod, make_pod
-from support import free_port
+from support import free_port, http_status, require_tool, wait_for
 from test_filebrowser import _basic as basic
 from test_filebrowser import _request as browser_request
 from test_filebrowser import _running as running_copyparty
@@ -29,6 +34,7 @@ from unprivileged import reachable_dir, run_unprivileged
 
 BROWSER_PASSWORD = "Kq7-vorpal-Zephyr-91-lantern"
 BROWSER_AUTH = basic("admin", BROWSER_PASSWORD)
+WS_STANDIN = Path(__file__).parent / "standins" / "comfyui_ws.py"
 DEPTH = 3000  # far past Python's recursion limit; one file-browser upload makes ~330 levels
 
 
@@ -281,3 +287,223 @@ def test_a_webdav_move_onto_itself_deletes_nothing(
     status, _ = browser_request(port, "POST", "/ComfyUI/a.txt?move=/ComfyUI/b.txt", BROWSER_AUTH)
     assert status == 201
     assert (settings.workspace / "ComfyUI" / "b.txt").read_text() == "keep me"
+
+
+# --- items 3, 4, 8: the ComfyUI front door, real Caddy ------------------------------------------
+
+
+@dataclass
+class FrontDoor:
+    settings: Settings
+    port: int
+
+    def ask(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path, headers=headers or {})
+            response = connection.getresponse()
+            return Answer(response.status, dict(response.getheaders()), response.read())
+        finally:
+            connection.close()
+
+    def session(self) -> str:
+        """Log in with Basic once and return the `Cookie:` value the browser would send."""
+        password = credentials.comfyui_password(self.settings).value
+        answer = self.ask("/_request", basic("admin", password))
+        assert answer.status == 200
+        return answer.headers["Set-Cookie"].split(";")[0]
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@contextmanager
+def running_frontdoor(settings: Settings, log: Path) -> Iterator[FrontDoor]:
+    """Caddy from the real ServiceSpec, in front of the websocket-capable ComfyUI stand-in."""
+    require_tool("caddy")
+    spec = frontdoor.frontdoor_service(settings, listen_host="127.0.0.1")
+    assert spec is not None and spec.ready_url is not None
+    host, port = frontdoor.comfyui_bind(settings)
+    upstream = subprocess.Popen(
+        [sys.executable, str(WS_STANDIN), "--host", host, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with log.open("ab") as sink:
+        caddy = subprocess.Popen(spec.argv, env={**os.environ, **spec.env}, cwd=spec.cwd,
+                                 stdout=sink, stderr=sink)  # fmt: skip
+    try:
+        wait_for(lambda: _answers(spec.ready_url), 20, "the front door")
+        assert upstream.stdout is not None and int(upstream.stdout.readline()) == port
+        yield FrontDoor(settings, settings.comfyui_port)
+    finally:
+        for process in (caddy, upstream):
+            process.terminate()
+            process.wait(10)
+
+
+def _answers(url: str | None) -> bool:
+    assert url is not None
+    try:
+        return http_status(url) < 500
+    except OSError:
+        return False
+
+
+def _door_settings(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        **{
+            "workspace": tmp_path / "workspace",
+            "run_dir": tmp_path / "run",
+            "comfyui_port": free_port(),
+            "comfyui_internal_port": free_port(),
+            "comfyui_auth": True,
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[FrontDoor]:
+    with running_frontdoor(_door_settings(tmp_path), tmp_path / "caddy.log") as running:
+        yield running
+
+
+def _upstream_saw(answer: Answer) -> str:
+    assert answer.status == 200, answer
+    seen: str = json.loads(answer.body)["path_qs"]
+    return seen
+
+
+def test_the_token_never_reaches_comfyui_whatever_else_the_request_carries(
+    door: FrontDoor,
+) -> None:
+    token = credentials.comfyui_api_token(door.settings).value
+    cookie = {"Cookie": door.session()}
+    bearer = {"Authorization": f"Bearer {token}"}
+    for headers in (cookie, bearer, {}):
+        seen = _upstream_saw(door.ask(f"/_request?a=1&token={token}&b=2", headers))
+        assert token not in seen and seen == "/_request?a=1&b=2"
+    # Percent-encoded, or hidden elsewhere in the link: refused, not forwarded.
+    encoded = f"%{ord(token[0]):02X}{token[1:]}"
+    for path in (f"/_request?token={encoded}", f"/_request?x={token}", f"/{token}/_request"):
+        for headers in (cookie, bearer):
+            answer = door.ask(path, headers)
+            assert answer.status == 400, path
+            assert b"path_qs" not in answer.body
+    # A browser opening a token link is sent to the same page without it, even with a session.
+    navigation = {**cookie, "Accept": "text/html,application/xhtml+xml"}
+    answer = door.ask(f"/_request?a=1&token={token}", navigation)
+    assert answer.status == 302
+    assert answer.headers["Location"] == "/_request?a=1"
+    assert answer.headers["Set-Cookie"].startswith(frontdoor.COOKIE_NAME + "=")
+    assert _upstream_saw(door.ask(answer.headers["Location"], cookie)) == "/_request?a=1"
+
+
+def test_the_session_cookie_is_host_only_signed_expiring_and_revocable(
+    door: FrontDoor, tmp_path: Path
+) -> None:
+    password = credentials.comfyui_password(door.settings).value
+    set_cookie = door.ask("/_request", basic("admin", password)).headers["Set-Cookie"]
+    attributes = [part.strip() for part in set_cookie.split(";")]
+    assert attributes[0].startswith("__Host-ignition_comfyui=")
+    assert {"Secure", "Path=/", "HttpOnly", "SameSite=Lax"} <= set(attributes)
+    assert not any(a.lower().startswith(("domain", "max-age")) for a in attributes)
+    assert any(a.startswith("Expires=") for a in attributes)
+    cookie = attributes[0]
+    # A neighbour's cookie for the parent domain cannot take the __Host- name; one under the
+    # old name, sent first, changes nothing.
+    planted = {"Cookie": f"ignition_comfyui=planted; {cookie}"}
+    assert door.ask("/_request", planted).status == 200
+    forged = {"Cookie": cookie.split("=", 1)[0] + "=9999999999." + "0" * 64}
+    assert door.ask("/_request", forged).status == 401
+    # Revoked: a new session key (what `ignition restart --logout` makes) and the old cookie is
+    # refused by the restarted front door, while logging in again works.
+    credentials.rotate_session_key(door.settings)
+    with running_frontdoor(
+        door.settings.model_copy(
+            update={"comfyui_port": free_port(), "comfyui_internal_port": free_port()}
+        ),
+        tmp_path / "c2.log",
+    ) as restarted:
+        assert restarted.ask("/_request", {"Cookie": cookie}).status == 401
+        assert restarted.ask("/_request", {"Cookie": restarted.session()}).status == 200
+
+
+def test_caddy_refuses_a_session_past_its_end(tmp_path: Path) -> None:
+    settings = _door_settings(tmp_path)
+    credentials.session_key(settings)
+    store = credentials.secrets_file(settings)
+    stored = json.loads(store.read_text())
+    with running_frontdoor(settings, tmp_path / "caddy.log") as door:
+        cookie = door.session()
+    # The same key, its end moved into the past (as if the front door had run for 30 days):
+    # the cookie Caddy would have issued with it is refused by Caddy's own clock check.
+    key = credentials.SessionKey(stored["comfyui_session_key"], int(time.time()) - 1)
+    token = credentials.comfyui_api_token(settings).value
+    password = credentials.comfyui_password(settings).value
+    door_config = frontdoor.caddy_config(
+        frontdoor._Door(
+            listen=f"127.0.0.1:{free_port()}",
+            upstream=f"127.0.0.1:{settings.comfyui_internal_port}",
+            token=token,
+            session=frontdoor.session_value(key, token, password),
+            session_ends=key.ends,
+            password_hash="$2a$04$" + "x" * 53,
+            public_origin=None,
+        ),
+        storage=tmp_path / "data",
+    )
+    expired_cookie = f"{frontdoor.COOKIE_NAME}={frontdoor.session_value(key, token, password)}"
+    config = tmp_path / "expired.json"
+    config.write_text(json.dumps(door_config))
+    listen = door_config["apps"]["http"]["servers"]["comfyui"]["listen"][0]
+    caddy = subprocess.Popen(["caddy", "run", "--config", str(config)], cwd=tmp_path,
+                             env={**os.environ, "HOME": str(tmp_path)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: _answers(f"http://{listen}/"), 20, "caddy")
+        assert http_status(f"http://{listen}/", {"Cookie": expired_cookie}) == 401
+    finally:
+        caddy.terminate()
+        caddy.wait(10)
+    assert cookie != expired_cookie
+
+
+def test_weak_secrets_are_replaced_and_the_replacement_is_announced(tmp_path: Path) -> None:
+    settings = _door_settings(
+        tmp_path,
+        filebrowser_password="runpod",  # the seed's old default
+        comfyui_api_token="a" * 24,
+        filebrowser_port=free_port(),
+    )
+    warnings = credentials.refusal_warnings(settings)
+    assert [w.split(" ", 1)[0] for w in warnings] == ["FILEBROWSER_PASSWORD", "COMFYUI_API_TOKEN"]
+    assert all("refused" in w and str(credentials.secrets_file(settings)) in w for w in warnings)
+    password = credentials.filebrowser_password(settings)
+    assert password.refused and password.generated and password.value != "runpod"
+    lines = filebrowser_announcement(settings, password)
+    assert any(password.value in line for line in lines)  # shown once, as generated ones are
+    token = credentials.comfyui_api_token(settings).value
+    assert token != "a" * 24
+    with running_frontdoor(settings, tmp_path / "caddy.log") as door:
+        assert door.ask("/_request", basic("admin", "runpod")).status == 401
+        assert door.ask("/_request", {"Authorization": "Bearer " + "a" * 24}).status == 401
+        assert door.ask("/_request", {"Authorization": f"Bearer {token}"}).status == 200
+        assert door.ask("/_request", basic("admin", password.value)).status == 200
+        # The cheap check: another user name is refused before any password hash is computed.
+        answer = door.ask("/_request", basic("root", password.value))
+        assert answer.status == 401 and "Basic" in answer.headers["Www-Authenticate"]
+    spec = filebrowser_service(settings, password=password, bind="127.0.0.1")
+    assert spec is not None
+    with running_copyparty(spec, tmp_path / "copyparty.log"):
+        port = settings.filebrowser_port
+        (settings.workspace / "visible.txt").write_text("x")
+        _, body = browser_request(port, "GET", "/?ls", basic("admin", "runpod"))
+        assert b"visible.txt" not in body
+        status, body = browser_request(port, "GET", "/?ls", basic("admin", password.value))
+        assert status == 200 and b"visible.txt" in body

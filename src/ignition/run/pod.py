@@ -176,8 +176,17 @@ class Pod:
             await self._stopped.wait()
             return {"ok": True, "nuke": self.nuke_report}
         if command == "restart":
+            if message.get("logout") is True:
+                await self._log_everyone_out()
             return await self._restart(message.get("manager_ui"))
         return {"ok": False, "error": f"unknown command {command!r}"}
+
+    async def _log_everyone_out(self) -> None:
+        """A new session key, and the front door restarted with it: every cookie stops working."""
+        credentials.rotate_session_key(self.settings)
+        log.info("front door: new session key; every browser must log in again")
+        if "frontdoor" in self.supervisor.services:
+            await self.supervisor.restart("frontdoor")
 
     async def _restart(self, manager_ui: object) -> dict[str, Any]:
         comfy = self.supervisor.services.get(comfyui.NAME)
