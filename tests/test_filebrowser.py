@@ -474,8 +474,8 @@ def test_public_url_is_the_runpod_proxy_on_a_pod(tmp_path: Path) -> None:
     [
         {"filebrowser_username": "ad:min"},
         {"filebrowser_username": "ad min"},
-        {"filebrowser_password": "pass\nword"},
-        {"filebrowser_password": "pass  # word"},
+        {"filebrowser_password": "pass\nword-long-enough"},
+        {"filebrowser_password": "pass  # word-long-enough"},
     ],
     ids=["colon-in-user", "space-in-user", "newline-in-password", "comment-in-password"],
 )
