@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -454,6 +455,7 @@ def test_caddy_refuses_a_session_past_its_end(tmp_path: Path) -> None:
             session=frontdoor.session_value(key, token, password),
             session_ends=key.ends,
             password_hash="$2a$04$" + "x" * 53,
+            login_socket=tmp_path / "login.sock",
             public_origin=None,
         ),
         storage=tmp_path / "data",
@@ -507,3 +509,29 @@ def test_weak_secrets_are_replaced_and_the_replacement_is_announced(tmp_path: Pa
         assert b"visible.txt" not in body
         status, body = browser_request(port, "GET", "/?ls", basic("admin", password.value))
         assert status == 200 and b"visible.txt" in body
+
+
+def test_a_flood_of_guesses_costs_one_check_at_a_time_and_never_locks_the_owner_out(
+    door: FrontDoor,
+) -> None:
+    # All from one address, as behind RunPod's proxy; the login server checks them one by one.
+    statuses: list[int] = []
+    guessers = [
+        threading.Thread(
+            target=lambda n=n: statuses.append(
+                door.ask("/_request", basic("admin", f"guess-{n}")).status
+            )
+        )
+        for n in range(24)
+    ]
+    for guesser in guessers:
+        guesser.start()
+    password = credentials.comfyui_password(door.settings).value
+    owner = door.ask("/_request", basic("admin", password))
+    for guesser in guessers:
+        guesser.join()
+    assert set(statuses) == {401}
+    assert owner.status == 200 and frontdoor.COOKIE_NAME in owner.headers["Set-Cookie"]
+    # The token never waits behind the guessers' queue.
+    token = credentials.comfyui_api_token(door.settings).value
+    assert door.ask("/_request", {"Authorization": f"Bearer {token}"}).status == 200

@@ -6,12 +6,17 @@ answers on the public port. Caddy's config is generated here, per start, as JSON
 2.6 Caddyfile) can switch the admin endpoint off and config autosave off, so the only copy of the
 secrets Caddy sees is one root-only file in the run dir, never argv, never ~/.config/caddy.
 
-Accepted, first match wins: the session cookie; `Authorization: Bearer <token>`; `?token=<token>`
-(a browser navigation gets the cookie and a 302 to the same URL without the token; an API client is
-just served); HTTP Basic as `admin`. Anything else is a bare 401 — never a redirect to an HTML
-login, which is what breaks API and websocket clients behind other proxies. Refused with 403 before
-any of that: an Origin other than the request's own, and another site's subresource request riding
-on the cookie or cached Basic credentials (runpod.net pods are all "same-site" to each other).
+`?token=<token>` is taken out of every request before anything else (a token left in another
+spelling, percent-encoded or elsewhere in the link, is refused with 400): ComfyUI never sees it.
+Accepted, first match wins: a browser navigation with `?token=` (the session cookie and a 302 to
+the same URL without the token, so it leaves the address bar and Referer); the session cookie
+(`__Host-`, signed, with an end date Caddy checks; see `session_value`); `Authorization: Bearer
+<token>`; `?token=` from an API client (just served); HTTP Basic as `admin`, checked by an internal
+login server one request at a time (see the last route). Anything else is a bare 401 — never a
+redirect to an HTML login, which is what breaks API and websocket clients behind other proxies.
+Refused with 403 before any credential is looked at: an Origin other than the request's own, and
+another site's subresource request riding on the cookie or cached Basic credentials (runpod.net
+pods are all "same-site" to each other). docs/security.md has the whole threat model.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class _Door:
     session: str  # the cookie's value: "<ends>.<signature>"
     session_ends: int  # unix seconds; Caddy refuses the cookie from then on
     password_hash: str
+    login_socket: Path  # the login server's unix socket, root-only in the front door's dir
     public_origin: str | None  # the pod's proxy URL, whatever Host RunPod's proxy sends
 
 
@@ -157,6 +163,7 @@ def frontdoor_service(
         session=session_value(key, token, password),
         session_ends=key.ends,
         password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode(),
+        login_socket=frontdoor_dir(settings) / "login.sock",
         public_origin=_pod_origin(settings),
     )
     root = frontdoor_dir(settings)
@@ -340,26 +347,58 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
             "handle": [_challenge()],
         },
         {
-            # The authentication handler answers 401 before the cookie handler runs: the cookie
-            # is never sent to someone who failed (a `handle` block in a Caddyfile would sort the
-            # header directive first and leak it on the 401).
+            # The password is checked by the login server below, one check at a time for the
+            # whole pod (max_requests 1): guessing costs at most one core and gets no faster with
+            # more connections or addresses, and no address is ever banned (behind RunPod's
+            # proxy every visitor has the same one). Requests wait their turn up to 10 s. The
+            # cookie is set, and ComfyUI reached, only after a 2xx from it: a 401 is answered
+            # without the cookie.
             "handle": [
                 {
-                    "handler": "authentication",
-                    "providers": {
-                        "http_basic": {
-                            "accounts": [{"username": USERNAME, "password": door.password_hash}],
-                            "hash": {"algorithm": "bcrypt"},
-                            "hash_cache": {},
-                            "realm": "ComfyUI",
-                        }
-                    },
+                    "handler": "reverse_proxy",
+                    "upstreams": [{"dial": f"unix/{door.login_socket}", "max_requests": 1}],
+                    "load_balancing": {"try_duration": "10s", "try_interval": "25ms"},
+                    "rewrite": {"method": "GET", "uri": "/login"},
+                    "handle_response": [
+                        {
+                            "match": {"status_code": [2]},
+                            "routes": [
+                                {"handle": [{"handler": "vars", "ignition_login": "yes"}]}
+                            ],
+                        },
+                        {"routes": [{"handle": [_challenge()]}]},
+                    ],
                 },
                 _set_cookie(door),
                 proxy,
             ]
         },
     ]
+    login_server = {
+        "listen": [f"unix/{door.login_socket}"],
+        "protocols": ["h1"],
+        "automatic_https": {"disable": True},
+        "routes": [
+            {
+                "handle": [
+                    {
+                        "handler": "authentication",
+                        "providers": {
+                            "http_basic": {
+                                "accounts": [
+                                    {"username": USERNAME, "password": door.password_hash}
+                                ],
+                                "hash": {"algorithm": "bcrypt"},
+                                "hash_cache": {},
+                                "realm": "ComfyUI",
+                            }
+                        },
+                    },
+                    {"handler": "static_response", "status_code": 204},
+                ]
+            }
+        ],
+    }
     for route in routes:
         route.setdefault("terminal", True)
     return {
@@ -390,6 +429,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                 # On SIGTERM, wait this long for requests in flight (RunPod kills after ~10 s).
                 "grace_period": "2s",
                 "servers": {
+                    "login": login_server,
                     "comfyui": {
                         "listen": [door.listen],
                         "protocols": ["h1"],
