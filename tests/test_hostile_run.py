@@ -307,10 +307,10 @@ class FrontDoor:
         finally:
             connection.close()
 
-    def session(self) -> str:
+    def session(self, path: str = "/_request") -> str:
         """Log in with Basic once and return the `Cookie:` value the browser would send."""
         password = credentials.comfyui_password(self.settings).value
-        answer = self.ask("/_request", basic("admin", password))
+        answer = self.ask(path, basic("admin", password))
         assert answer.status == 200
         return answer.headers["Set-Cookie"].split(";")[0]
 
@@ -535,3 +535,37 @@ def test_a_flood_of_guesses_costs_one_check_at_a_time_and_never_locks_the_owner_
     # The token never waits behind the guessers' queue.
     token = credentials.comfyui_api_token(door.settings).value
     assert door.ask("/_request", {"Authorization": f"Bearer {token}"}).status == 200
+
+
+def test_the_pod_replaces_a_weak_password_and_logout_ends_every_session(
+    pods: list[Pod], tmp_path: Path
+) -> None:
+    require_tool("caddy")
+    pod = make_pod(
+        tmp_path,
+        FILEBROWSER_ENABLED="true",
+        FILEBROWSER_PASSWORD="runpod",
+        COMFYUI_AUTH="true",
+        COMFYUI_INTERNAL_PORT=str(free_port()),
+    )
+    pods.append(pod)
+    pod.start()
+
+    def ready() -> bool:
+        services = pod.status().get("services", {})
+        return all(services.get(name, {}).get("ready") for name in ("comfyui", "frontdoor"))
+
+    wait_for(ready, 30, "ComfyUI and the front door ready")
+    assert "FILEBROWSER_PASSWORD is refused (it is a well-known password)" in pod.startup_log
+    settings = load_settings(workspace=pod.workspace, comfyui_port=pod.port)
+    password = credentials.filebrowser_password(settings).value  # the generated one, stored
+    assert pod.output.read_text().count(password) == 1  # printed once, in the container log
+    door = FrontDoor(settings, pod.port)
+    assert door.ask("/system_stats", basic("admin", "runpod")).status == 401
+    cookie = {"Cookie": door.session("/system_stats")}
+    assert door.ask("/system_stats", cookie).status == 200
+    restart = pod.cli("restart", "--logout")
+    assert restart.returncode == 0, restart.stderr
+    wait_for(ready, 30, "the front door back")
+    assert door.ask("/system_stats", cookie).status == 401
+    assert door.ask("/system_stats", {"Cookie": door.session("/system_stats")}).status == 200
