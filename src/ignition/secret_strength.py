@@ -24,9 +24,10 @@ _WELL_KNOWN = frozenset(
 
 def password_weakness(value: str) -> str | None:
     """Why `value` is too weak for a password on a public port, or None when it will do."""
-    core = value.lower().rstrip("0123456789!@#$%^&*()-_=+.?~ ")
-    if core in _WELL_KNOWN or value.lower() in _WELL_KNOWN or not core:
+    if is_well_known(value):
         return "it is a well-known password"
+    if value.isdigit():
+        return "it is only digits"
     if len(value) < MIN_PASSWORD_LENGTH:
         return f"it is shorter than {MIN_PASSWORD_LENGTH} characters"
     if len(set(value)) < MIN_PASSWORD_DISTINCT:
@@ -42,3 +43,9 @@ def token_weakness(value: str) -> str | None:
     if len(value) >= MIN_TOKEN_LENGTH and len(set(value)) < MIN_TOKEN_DISTINCT:
         return f"it has fewer than {MIN_TOKEN_DISTINCT} different characters: not random"
     return None
+
+
+def is_well_known(value: str) -> bool:
+    """A password from the list above, or one of them with digits or symbols added at the end."""
+    core = value.lower().rstrip("0123456789!@#$%^&*()-_=+.?~ ")
+    return core in _WELL_KNOWN or value.lower() in _WELL_KNOWN

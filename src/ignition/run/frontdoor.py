@@ -51,7 +51,8 @@ _ADMIN_BASIC = "^Basic YWRtaW46[A-Za-z0-9+/=]+$"
 INTERNAL_PORT_OFFSET = 10000
 # Every distinct Basic credential costs one bcrypt verification of Caddy's CPU (cached afterwards).
 # Cost 14 (Caddy's own default) is ~1-2 s per guess on a busy pod, which turns password guessing
-# into a cheap CPU-exhaustion attack; cost 10 is ~0.1 s. The hash only lives in a root-only file
+# into a cheap CPU-exhaustion attack; cost 10 is ~0.1 s, and the login server runs one check at a
+# time, so a flood costs one core at most. The hash only lives in a root-only file
 # next to the API token itself, so a slower hash would protect nothing an attacker could reach.
 BCRYPT_COST = 10
 # bcrypt looks at the first 72 bytes only (Caddy refuses longer ones): a longer password would

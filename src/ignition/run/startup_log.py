@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from ignition.credentials import secrets_file
 from ignition.logfile import open_private_append
+from ignition.secret_strength import is_well_known
 from ignition.settings import Settings
 
 MASK = "********"
@@ -74,11 +75,16 @@ class LogLines(io.StringIO):
 
 
 def known_secrets(settings: Settings) -> list[str]:
-    """Every secret setting, plus the passwords and tokens Ignition generated earlier."""
+    """Every secret setting, plus the passwords and tokens Ignition generated earlier.
+
+    Not a well-known password the user set (refused and replaced, see ignition.credentials): it
+    protects nothing, and masking `runpod` would blank every proxy.runpod.net address.
+    """
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
+        and not is_well_known(value.get_secret_value())
     ]
     try:
         stored = json.loads(secrets_file(settings).read_text(encoding="utf-8"))
