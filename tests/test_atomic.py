@@ -112,23 +112,27 @@ def test_move_into_place_replaces_the_target(tmp_path: Path) -> None:
     assert not source.exists()
 
 
-def test_swap_dir_without_a_target(tmp_path: Path) -> None:
-    staged = tmp_path / ".staged"
+def _folders(root: Path, *, existing: bool) -> tuple[Path, Path]:
+    """A staged folder holding `new` and its target (holding `old` when `existing`)."""
+    staged = root / ".staged"
     staged.mkdir()
     (staged / "new").write_text("n")
-    target = tmp_path / "pack"
+    target = root / "pack"
+    if existing:
+        target.mkdir()
+        (target / "old").write_text("o")
+    return staged, target
+
+
+def test_swap_dir_without_a_target(tmp_path: Path) -> None:
+    staged, target = _folders(tmp_path, existing=False)
     assert swap_dir(staged, target) is None
     assert (target / "new").read_text() == "n"
     assert not staged.exists()
 
 
 def test_swap_dir_over_an_existing_target(tmp_path: Path) -> None:
-    staged = tmp_path / ".staged"
-    staged.mkdir()
-    (staged / "new").write_text("n")
-    target = tmp_path / "pack"
-    target.mkdir()
-    (target / "old").write_text("o")
+    staged, target = _folders(tmp_path, existing=True)
     old = swap_dir(staged, target)
     assert old is not None
     assert sorted(p.name for p in target.iterdir()) == ["new"]
@@ -139,12 +143,7 @@ def test_swap_dir_moves_aside_where_exchange_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(atomic, "libc_function", lambda _name: None)
-    staged = tmp_path / ".staged"
-    staged.mkdir()
-    (staged / "new").write_text("n")
-    target = tmp_path / "pack"
-    target.mkdir()
-    (target / "old").write_text("o")
+    staged, target = _folders(tmp_path, existing=True)
     old = swap_dir(staged, target)
     assert old is not None and old != staged
     assert (target / "new").exists()

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
+from fakes.services import Fakes
 from helpers import (
     FAST_RETRY,
     PLENTY_OF_DISK,
@@ -205,7 +205,8 @@ def test_civitai_failures_say_what_to_do(
     report = provision_now(fakes, civitai="9")
     (outcome,) = report.outcomes
     assert (outcome.status, outcome.code) == ("failed", expected_code), outcome.error
-    assert expected_text in (outcome.error or "")
+    # Said in the message or in the hint (kept apart: `--json` has both fields).
+    assert expected_text in f"{outcome.error} — {outcome.hint}"
     assert files_under(fakes.models_dir) == []
     assert staging_leftovers(fakes.models_dir) == []
 
@@ -213,7 +214,7 @@ def test_civitai_failures_say_what_to_do(
 def test_an_unknown_civitai_id_is_not_found(fakes: Fakes) -> None:
     (outcome,) = provision_now(fakes, civitai="999").outcomes
     assert outcome.code == "IGN301"
-    assert "modelVersionId" in (outcome.error or "")
+    assert "modelVersionId" in (outcome.hint or "")
 
 
 def test_login_required_works_with_the_token(fakes: Fakes) -> None:
@@ -236,9 +237,8 @@ def test_gated_repo_asks_to_accept_the_licence(fakes: Fakes) -> None:
     fakes.hf.add("bfl/gated", {"w.safetensors": model_bytes("g")}, gated=True)
     (anonymous,) = provision_now(fakes, hf="bfl/gated/w.safetensors").outcomes
     assert anonymous.code == "IGN303"
-    assert f"accept the license at {fakes.hf.url}/bfl/gated and set HF_TOKEN" in (
-        anonymous.error or ""
-    )
+    assert "bfl/gated is gated" in (anonymous.error or "")
+    assert anonymous.hint == f"accept the license at {fakes.hf.url}/bfl/gated and set HF_TOKEN"
     (not_granted,) = provision_now(
         fakes, hf="bfl/gated/w.safetensors", hf_token="hf_someone_else"
     ).outcomes
@@ -421,7 +421,7 @@ def test_a_gated_repo_listing_fails_at_download_with_the_licence_hint(fakes: Fak
     fakes.hf.add("bfl/gated", {"flux1-dev.safetensors": model_bytes("g")}, gated=True)
     (outcome,) = provision_now(fakes, hf="bfl/gated").outcomes
     assert outcome.code == "IGN303"
-    assert "accept the license at" in (outcome.error or "")
+    assert "accept the license at" in (outcome.hint or "")
     assert staging_leftovers(fakes.models_dir) == []
 
 

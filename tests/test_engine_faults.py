@@ -6,7 +6,6 @@ import hashlib
 
 import pytest
 
-from conftest import FAST_RETRY
 from fakes.content import noise
 from fakes.storage import FakeStorage
 from ignition._http import HttpClient, HttpError
@@ -19,6 +18,7 @@ from ignition.errors import (
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
 from ignition.fetch.resume import part_path, state_path
+from support import FAST_RETRY
 
 MB = 1 << 20
 

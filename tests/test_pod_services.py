@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from pod_harness import Pod, free_port, make_pod, require_tool, wait_for
+from pod_harness import Pod, make_pod
+from support import free_port, http_status, require_tool, wait_for
+
+_CIVITAI_TOKEN = "civitai-token-5151"
+_HF_TOKEN = "hf_token_6262"
 
 
 @pytest.fixture
@@ -25,6 +27,8 @@ def pod(tmp_path: Path) -> Iterator[Pod]:
         COMFYUI_AUTH="true",
         PRIVACY_MODE="on",
         COMFYUI_INTERNAL_PORT=str(free_port()),
+        CIVITAI_TOKEN=_CIVITAI_TOKEN,
+        HF_TOKEN=_HF_TOKEN,
     )
     yield started
     started.kill()
@@ -32,12 +36,7 @@ def pod(tmp_path: Path) -> Iterator[Pod]:
 
 def _status_code(port: int, path: str, token: str | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+    return http_status(f"http://127.0.0.1:{port}{path}", headers, timeout_s=10)
 
 
 def test_file_browser_front_door_and_privacy(pod: Pod) -> None:
@@ -70,6 +69,15 @@ def test_file_browser_front_door_and_privacy(pod: Pod) -> None:
     assert "0.0.0.0 telemetry.stability.ai" in Path(pod.env["IGNITION_HOSTS_FILE"]).read_text()
 
     children = [psutil.Process(services[n]["pid"]) for n in services]  # type: ignore[arg-type]
+    # No child holds a token it does not need (Caddy and copyparty read theirs from 0600 files;
+    # ComfyUI needs none), nor any of the generated credentials.
+    for child in children:
+        environ = child.environ()
+        assert not {"CIVITAI_TOKEN", "HF_TOKEN", "FILEBROWSER_PASSWORD"} & environ.keys(), child
+        values = "\n".join(environ.values())
+        for secret in (_CIVITAI_TOKEN, _HF_TOKEN, password, token):
+            assert secret not in values, (child.name(), secret)
+    assert "PATH" in children[0].environ()
     assert pod.cli("stop").returncode == 0
     assert pod.wait_exit() == 0
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from ignition.catalog import load_catalog
 from ignition.cli.catalog import markdown_table
-from ignition.resolve.catalog import load_catalog
 
 
 def test_readme_catalog_table_matches_the_data_file() -> None:

@@ -137,6 +137,8 @@ def test_a_wrong_key_says_to_check_runpod_api_key(
     captured = capsys.readouterr()
     assert "error [IGN601]: RunPod refused the API key (401: invalid api key)" in captured.err
     assert "check RUNPOD_API_KEY" in captured.err
+    # The hint is a line of its own, so a script can tell it from the message.
+    assert "\nhint: check RUNPOD_API_KEY" in captured.err
     assert "8a8a" not in captured.out + captured.err
     assert runpod.templates == {}
 

@@ -3,7 +3,8 @@
     IgnitionError                  code, message, hint (what to do next)
     ├── ConfigError                a setting or flag is unusable
     ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
-    │   └── DuplicateEntryError    the same file listed twice (harmless: fetched once)
+    │   ├── DuplicateEntryError    the same file listed twice (harmless: fetched once)
+    │   └── MissingSourceError     a workflow needs a file and says nowhere where to get it
     ├── ResolveError               the source cannot tell us which bytes to fetch
     │   ├── ModelNotFoundError     404/410, unknown id, missing file in a repo
     │   ├── TokenMissingError      login required / token invalid
@@ -26,11 +27,13 @@
         └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
+`message` and `hint` are kept apart: records and `--json` carry them as two fields, the CLI prints
+the hint on its own line. `str()` joins them ("message — hint") for log lines only.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class IgnitionError(Exception):
@@ -43,6 +46,7 @@ class IgnitionError(Exception):
         self.hint = hint if hint is not None else self.default_hint
 
     def __str__(self) -> str:
+        """The one-line form for logs: the message, then the hint."""
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
 
@@ -53,8 +57,8 @@ class ConfigError(IgnitionError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
-    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
-    source: str = ""
+    # Set by the parser: which list and which entry, for reports.
+    source: Literal["civitai", "huggingface"] = "civitai"
     entry: str = ""
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -43,12 +44,13 @@ from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock, trusted_in_place, verified_in_place
 from ignition.place.store import models_root
 from ignition.progress import RunDisplay
-from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
-from ignition.report import ModelOutcome, ProvisionReport
+from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile, SourceName
+from ignition.report import ModelOutcome, ProvisionReport, Status
 from ignition.resolve import explain_http_error, resolve
+from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
 from ignition.spec import parse_specs
-from ignition.spec.workflow import load_workflow, read_workflow, split_sources, workflow_needs
+from ignition.spec.workflow import read_workflow, split_sources, workflow_needs
 
 # Left free after the plan, so a full disk never takes the pod's logs and databases with it.
 DISK_RESERVE_BYTES = 256 * 1024 * 1024
@@ -102,7 +104,7 @@ async def provision(
         display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
     parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
     for error in parsed.errors:
-        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        status: Status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
         outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
         _record_error(outcome, error, status)
         report.outcomes.append(outcome)
@@ -212,7 +214,7 @@ async def _resolve_all(
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
     for ref, answer in zip(refs, answers, strict=True):
-        source = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
+        source: SourceName = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
         if isinstance(answer, IgnitionError):
             outcome = ModelOutcome(name=ref.text, source=source)
             _record_error(outcome, answer)
@@ -398,7 +400,7 @@ async def _fetch_and_place(
     item: _Planned,
     manifest: Manifest,
     progress: TransferProgress,
-) -> str:
+) -> Literal["skipped", "ok"]:
     """With the file's lock held (see `_claim`): in place already? → fetch into staging → check
     size, sha256, header → move into place → record. Returns the outcome's status ("skipped" or
     "ok").
@@ -447,7 +449,8 @@ async def _fetch_and_place(
     return "ok"
 
 
-def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:
+def _record_error(outcome: ModelOutcome, error: IgnitionError, status: Status = "failed") -> None:
     outcome.status = status
-    outcome.error = str(error)
+    outcome.error = error.message
     outcome.code = error.code
+    outcome.hint = error.hint or None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from ignition.atomic import write_atomic
 from ignition.report import ModelOutcome, ProvisionReport
@@ -55,6 +55,10 @@ def _bars(stream: TextIO) -> Progress:
     )
 
 
+# Where a run is, in the status file; "done" and "interrupted" are final.
+Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
+
+
 class RunDisplay:
     """Progress for one provisioning run; `transfer(outcome)` hands a file its reporter."""
 
@@ -74,7 +78,7 @@ class RunDisplay:
         self._line_interval_s = line_interval_s
         self._status_interval_s = status_interval_s
         self._clock = clock
-        self._phase = "starting"
+        self._phase: Phase = "starting"
         self._last_status = float("-inf")
         self._status_broken = False
         self._bars: Progress | None = None
@@ -103,7 +107,7 @@ class RunDisplay:
         self._phase = "done" if exc is None else "interrupted"
         self.write_status(force=True)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         self._phase = phase
         if phase == "fetching" and self._bars is not None:
             total = sum(o.size or 0 for o in self.report.outcomes if o.status == "pending")
@@ -123,6 +127,8 @@ class RunDisplay:
         where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
         if outcome.status == "failed":
             self.say(f"FAILED {where}: {outcome.error}")
+            if outcome.hint:
+                self.say(f"       hint: {outcome.hint}")
         else:
             self.say(f"{outcome.status:<7} {where} ({format_bytes(outcome.size)})")
         self.write_status(force=True)

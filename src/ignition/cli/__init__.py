@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except IgnitionError as error:
-        print(f"error [{error.code}]: {error}", file=sys.stderr)
+        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
         return 2
     except ValidationError as error:
         # Which variable and why, never pydantic's full text: it repeats the value it rejected.

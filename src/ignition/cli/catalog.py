@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ignition.resolve.catalog import CatalogEntry
+    from ignition.catalog import CatalogEntry
 
 
 def register(subparsers: Any) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: loading the resolve package pulls aiohttp, which the HEALTHCHECK's
     # `ignition status` (it builds the same parser) must not pay for.
-    from ignition.resolve.catalog import load_catalog
+    from ignition.catalog import load_catalog
 
     entries = list(load_catalog().values())
     print(markdown_table(entries) if args.markdown else plain_table(entries))

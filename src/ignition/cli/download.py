@@ -11,7 +11,7 @@ from typing import Any
 
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
-from ignition.settings import load_settings, unresolved_secret_warnings
+from ignition.settings import load_settings
 
 # 0: every file in place; 1: at least one model failed; 2: unusable flags or settings.
 EXIT_OK = 0
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["huggingface_models"] = args.hf or ""
         overrides["comfyui_workflows"] = ",".join(args.workflow or ())
     settings = load_settings(**overrides)  # a bad value is reported by cli.main
-    for warning in unresolved_secret_warnings():
+    for warning in settings.unresolved_secret_warnings():
         print(f"warning: {warning}", file=sys.stderr)
     # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
     display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
@@ -80,9 +80,11 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
         print("nothing to download (CIVITAI_MODELS, HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS empty)")
         return
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
+    for row, outcome in zip(rows, report.outcomes, strict=True):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[4]]).rstrip())
+        if outcome.error and outcome.hint:
+            print(f"{'':{sum(widths) + 8}}hint: {outcome.hint}")
     counts = ", ".join(
         f"{report.count(status)} {status}"
         for status in ("ok", "skipped", "planned", "duplicate", "missing", "failed")

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from ignition.atomic import write_atomic
+from ignition.comfyui_folders import COMFYUI_FOLDERS, LEGACY_FOLDERS
 from ignition.errors import ConfigError
-from ignition.place.layout import COMFYUI_FOLDERS, LEGACY_FOLDERS
 from ignition.settings import Settings
 
 EXTRA_MODEL_PATHS_FILE = "extra_model_paths.yaml"

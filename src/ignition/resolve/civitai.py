@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ignition._http import HttpClient, HttpError
+from ignition.comfyui_folders import civitai_folder, normalise_folder, sanitise_filename
 from ignition.errors import (
     EarlyAccessError,
     IgnitionError,
@@ -19,7 +20,6 @@ from ignition.errors import (
     ResolveError,
     TokenMissingError,
 )
-from ignition.place.layout import civitai_folder, normalise_folder, sanitise_filename
 from ignition.records import CivitaiRef, ResolvedFile
 from ignition.settings import Settings
 

@@ -39,7 +39,7 @@ class Child:
 
     @classmethod
     async def start(cls, spec: ServiceSpec, base_env: Mapping[str, str]) -> Child:
-        env = {**base_env, **spec.env}
+        env = {**spec.inherited, **base_env, **spec.env}
         process = await asyncio.create_subprocess_exec(
             *spec.argv,
             cwd=spec.cwd,

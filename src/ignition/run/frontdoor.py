@@ -363,9 +363,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                     "handle_response": [
                         {
                             "match": {"status_code": [2]},
-                            "routes": [
-                                {"handle": [{"handler": "vars", "ignition_login": "yes"}]}
-                            ],
+                            "routes": [{"handle": [{"handler": "vars", "ignition_login": "yes"}]}],
                         },
                         {"routes": [{"handle": [_challenge()]}]},
                     ],
@@ -452,7 +450,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                                 }
                             ]
                         },
-                    }
+                    },
                 },
             }
         },

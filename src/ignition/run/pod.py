@@ -23,11 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ignition import __version__, credentials
 from ignition.errors import IgnitionError
 from ignition.run import comfyui, control
+from ignition.run.child_env import basic_env
 from ignition.run.manager_config import write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
@@ -40,18 +41,10 @@ from ignition.run.startup_log import (
 from ignition.run.steps import SideService, Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
-from ignition.settings import Settings, unresolved_secret_warnings
+from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
 _T = TypeVar("_T")
-
-# ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
-_IGNITION_ONLY_ENV = (
-    "FILEBROWSER_PASSWORD",
-    "COMFYUI_PASSWORD",
-    "COMFYUI_API_TOKEN",
-    "RUNPOD_API_KEY",
-)
 
 
 class Pod:
@@ -60,17 +53,17 @@ class Pod:
         self.startup_log = startup_log
         self.steps = steps
         self.manager_ui = settings.enable_manager_ui
-        self.state = "starting"  # starting | running | stopping
-        self.downloads = "pending"  # pending | running | done | failed
+        self.state: Literal["starting", "running", "stopping"] = "starting"
+        self.downloads: Literal["pending", "running", "done", "failed"] = "pending"
         self.started_at = time.time()
         self.stop_requested = asyncio.Event()
         self.nuke_report = ""
         self._stopped = asyncio.Event()
         self._extra_comfyui_args: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[Any]] = []
+        # Each child's environment starts from an allow-list, never a copy of ours.
         self.supervisor = Supervisor(
-            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV},
-            redact=startup_log.mask,
+            basic_env(settings), redact=startup_log.mask, first_delay_s=settings.restart_delay_s
         )
 
     # --- the sequence ---------------------------------------------------------------------------
@@ -84,10 +77,8 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
-        for warning in [
-            *unresolved_secret_warnings(),
-            *credentials.refusal_warnings(self.settings),
-        ]:
+        refused = credentials.refusal_warnings(self.settings)
+        for warning in [*self.settings.unresolved_secret_warnings(), *refused]:
             log.warning("%s", warning)
         await check_system(self.settings)
         self._tasks.append(asyncio.create_task(check_torch(self.settings)))

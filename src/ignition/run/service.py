@@ -17,6 +17,9 @@ class ServiceSpec:
     name: str
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
+    # The user's variables this child keeps beyond the basics every child gets (run/child_env.py);
+    # the lowest priority, below the basics, the telemetry opt-out and `env`.
+    inherited: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     # Polled until it answers; any HTTP status below 500 (401 included: auth is on) means ready.
     ready_url: str | None = None

@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ignition.comfyui_folders import normalise_folder
 from ignition.errors import DuplicateEntryError, SpecError
-from ignition.place.layout import normalise_folder
-from ignition.records import ModelRef
+from ignition.records import ModelRef, SourceName
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.entries import split_entries, split_folder
 from ignition.spec.huggingface import parse_huggingface_entry
@@ -32,7 +32,7 @@ def parse_specs(civitai: str, huggingface: str) -> ParsedSpecs:
     refs: list[ModelRef] = []
     errors: list[SpecError] = []
     seen: dict[tuple[str, ...], str] = {}
-    sources: tuple[tuple[str, str, str, Callable[[str, str | None], ModelRef]], ...] = (
+    sources: tuple[tuple[SourceName, str, str, Callable[[str, str | None], ModelRef]], ...] = (
         ("civitai", "CivitAI", civitai, parse_civitai_entry),
         ("huggingface", "Hugging Face", huggingface, parse_huggingface_entry),
     )

@@ -30,7 +30,7 @@ class CatalogEntry:
 @cache
 def load_catalog() -> dict[str, CatalogEntry]:
     """Short name (lower case) → entry, in the file's order."""
-    text = resources.files("ignition.resolve").joinpath("catalog.yaml").read_text("utf-8")
+    text = resources.files("ignition").joinpath("catalog.yaml").read_text("utf-8")
     return parse_catalog(text)
 
 
