@@ -38,10 +38,9 @@ from support import answers, free_port, wait_for
 
 PASSWORD = "correct-horse-battery-staple"
 OUTSIDE_MARKER = b"OUTSIDE-THE-WORKSPACE"
-# copyparty bans a client address after repeated refusals. Each test that expects refusals sends
-# them from its own loopback address (127.0.1.N, the `stranger` fixture): a ban then never turns a
-# later test's "refused by the check under test" into "refused because banned", and never catches
-# the owner's requests from 127.0.0.1.
+# Tests that expect refusals send them from their own loopback address (127.0.1.N, the `stranger`
+# fixture), so a ban (there should be none: see test_hostile_run) could never turn a later test's
+# "refused by the check under test" into "refused because banned".
 OWNER = "127.0.0.1"
 _STRANGERS = itertools.count(1)
 CHROMIUM = "/usr/bin/chromium"
@@ -229,7 +228,7 @@ def test_anonymous_writes_and_webdav_are_refused(
 ) -> None:
     payload = b"x" if method == "PUT" else None
     status, body = _request(served.port, method, path, headers, payload, stranger)
-    assert status in (401, 403)
+    assert status in (401, 403, 405)  # 405: WebDAV is off
     assert b"<D:response>" not in body  # no WebDAV listing
     models = served.workspace / "ComfyUI" / "models"
     assert (models / "checkpoints" / "base.safetensors").exists()
@@ -350,16 +349,6 @@ def test_another_pods_page_cannot_use_the_session_to_write(served: Served, stran
     assert status == 200 and b"base.safetensors" in body
 
 
-def test_guessing_gets_the_guesser_banned(served: Served, stranger: str) -> None:
-    for attempt in range(21):  # "more than 20 in 10 minutes"
-        status, _ = served.get("/ComfyUI/", _basic("admin", f"guess-{attempt}"), stranger)
-        assert status in (401, 403)
-    status, body = served.get("/ComfyUI/?ls", AUTH, stranger)
-    assert status >= 400 and b"models" not in body  # even the right password, from there
-    status, _ = served.get("/ComfyUI/?ls", AUTH)
-    assert status == 200
-
-
 # --- the process ------------------------------------------------------------------------------
 
 
@@ -473,8 +462,8 @@ def test_public_url_is_the_runpod_proxy_on_a_pod(tmp_path: Path) -> None:
     [
         {"filebrowser_username": "ad:min"},
         {"filebrowser_username": "ad min"},
-        {"filebrowser_password": "pass\nword"},
-        {"filebrowser_password": "pass  # word"},
+        {"filebrowser_password": "pass\nword-long-enough"},
+        {"filebrowser_password": "pass  # word-long-enough"},
     ],
     ids=["colon-in-user", "space-in-user", "newline-in-password", "comment-in-password"],
 )

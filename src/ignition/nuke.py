@@ -14,8 +14,10 @@ Safety rules:
 - A symlink is never followed: the link is removed, its target is not. Directories are opened
   with O_NOFOLLOW relative to their parent's descriptor, so a link swapped in mid-walk is not
   followed either. A root that is itself a symlink is left alone.
-- Refuses (before deleting anything) when WORKSPACE is empty or relative or resolves to /, or
-  when a root resolves to / or contains the workspace or HOME.
+- Refuses (before deleting anything) when WORKSPACE is empty or relative or resolves to /, when
+  IGNITION_TMP_DIR is a system folder (/etc, /usr …), or when a root resolves to / or contains
+  the workspace or HOME.
+- Walks with a loop, never recursion, so no depth of folders stops it.
 - Keeps going past entries it cannot delete and lists them in the report.
 """
 
@@ -25,11 +27,12 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ignition.errors import ConfigError
-from ignition.settings import Settings
+from ignition.settings import Settings, system_folder
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NO_FOLLOW_DIR_FLAGS = _DIR_FLAGS | os.O_NOFOLLOW
@@ -128,6 +131,12 @@ def check(settings: Settings) -> list[Root]:
             f"WORKSPACE ({workspace}) resolves to /: refusing to nuke",
             hint="set WORKSPACE to the workspace folder (default /workspace)",
         )
+    # Settings refuse these too; checked again because a caller may build Settings around that.
+    if (why := system_folder(settings.tmp_dir)) is not None:
+        raise ConfigError(
+            f"IGNITION_TMP_DIR ({settings.tmp_dir}) is refused ({why}): refusing to nuke",
+            hint="point IGNITION_TMP_DIR at a scratch folder such as /tmp",
+        )
     if not settings.home.is_absolute():
         raise ConfigError(f"HOME is {str(settings.home)!r}: refusing to nuke a relative HOME")
     real_home = Path(os.path.realpath(settings.home))
@@ -154,7 +163,10 @@ def nuke(settings: Settings) -> NukeReport:
     planned = check(settings)
     wiper = _Wiper(protected_paths(settings))
     for root in planned:
-        wiper.wipe(root)
+        try:
+            wiper.wipe(root)
+        except OSError as error:  # one root's trouble (descriptors run out …) spares the others
+            wiper.report.failures.append((root.path, error.strerror or str(error)))
     return wiper.report
 
 
@@ -184,6 +196,17 @@ def _size(size_bytes: int) -> str:
     return f"{value:.1f} TB"
 
 
+@dataclass
+class _Level:
+    """One folder on the walk's path from the root: what is left to delete in it."""
+
+    path: Path
+    names: Iterator[str]
+    identity: tuple[int, int]  # (st_dev, st_ino): to check that ".." still leads back here
+    keep_children: bool  # models/: its first-level folders are emptied, not removed
+    emptied: bool = True
+
+
 class _Wiper:
     def __init__(self, protected: dict[Path, str]) -> None:
         self.protected = protected
@@ -209,18 +232,90 @@ class _Wiper:
             fd = child
         if fd is None:
             return
-        try:
-            if not root.contents_only:
-                self._remove(fd, path, result)
-                return
-            inner = self._open_folder(path.name, path, fd) if root.parts else os.dup(fd)
-            if inner is not None:
-                try:
-                    self._empty(inner, path, result, keep_subfolders=root.keep_subfolders)
-                finally:
-                    os.close(inner)
-        finally:
+        if not root.contents_only:  # the entry itself goes: walk its parent, that one name only
+            self._walk(fd, path.parent, iter([path.name]), result, keep_children=False)
+            return
+        inner = self._open_folder(path.name, path, fd) if root.parts else os.dup(fd)
+        os.close(fd)
+        if inner is not None:
+            names = self._list(inner, path)
+            self._walk(inner, path, iter(names), result, keep_children=root.keep_subfolders)
+
+    def _walk(
+        self, fd: int, path: Path, names: Iterator[str], result: RootResult, *, keep_children: bool
+    ) -> None:
+        """Delete `names` in the open folder `fd` (which is closed at the end), depth first.
+
+        A loop, not recursion: a tree thousands of levels deep (one file-browser upload makes
+        one) must not hit Python's recursion limit. Only the current folder is open; going back
+        up opens ".." and checks it is the folder we came from, so a folder moved elsewhere
+        mid-walk does not lead the wipe out of its root.
+        """
+        info = os.fstat(fd)
+        stack = [_Level(path, names, (info.st_dev, info.st_ino), keep_children)]
+        while stack:
+            level = stack[-1]
+            name = next(level.names, None)
+            if name is not None:
+                child = self._remove(fd, level.path / name, result)
+                if isinstance(child, bool):
+                    level.emptied &= child
+                    continue
+                os.close(fd)
+                fd, child_info = child, os.fstat(child)
+                child_path = level.path / name
+                stack.append(
+                    _Level(
+                        child_path,
+                        iter(self._list(fd, child_path)),
+                        (child_info.st_dev, child_info.st_ino),
+                        keep_children=False,
+                    )
+                )
+                continue
+            stack.pop()
+            if not stack:
+                break
+            parent = stack[-1]
+            up = self._climb(fd, parent)
             os.close(fd)
+            if up is None:
+                self.report.failures.append((level.path, "moved during the nuke; left there"))
+                return
+            fd = up
+            parent.emptied &= self._rmdir(fd, level, result, keep=parent.keep_children)
+        os.close(fd)
+
+    def _climb(self, fd: int, parent: _Level) -> int | None:
+        """The open parent of `fd`, or None when it is not the folder the walk came from."""
+        try:
+            up = os.open("..", _NO_FOLLOW_DIR_FLAGS, dir_fd=fd)
+        except OSError:
+            return None
+        info = os.fstat(up)
+        if (info.st_dev, info.st_ino) != parent.identity:
+            os.close(up)
+            return None
+        return up
+
+    def _rmdir(self, parent_fd: int, level: _Level, result: RootResult, *, keep: bool) -> bool:
+        """Remove the walked folder `level` from its open parent; True when it is gone."""
+        if not level.emptied or keep:
+            return False
+        try:
+            os.rmdir(level.path.name, dir_fd=parent_fd)
+        except OSError as error:
+            self._fail(level.path, error)
+            return False
+        result.folders += 1
+        return True
+
+    def _list(self, fd: int, path: Path) -> list[str]:
+        try:
+            return sorted(os.listdir(fd))
+        except OSError as error:
+            self._fail(path, error)
+            return []
 
     def _open_folder(self, name: str | Path, path: Path, parent_fd: int | None) -> int | None:
         """Open a folder to walk it; None, with the reason recorded, when it is missing, a
@@ -237,22 +332,9 @@ class _Wiper:
                 self._fail(path, error)
             return None
 
-    def _empty(self, fd: int, path: Path, result: RootResult, *, keep_subfolders: bool) -> bool:
-        """Delete everything inside the open folder; True when it is empty afterwards."""
-        try:
-            names = sorted(os.listdir(fd))
-        except OSError as error:
-            self._fail(path, error)
-            return False
-        gone = [
-            self._remove(fd, path / name, result, keep_folder=keep_subfolders) for name in names
-        ]
-        return all(gone)
-
-    def _remove(
-        self, parent_fd: int, path: Path, result: RootResult, *, keep_folder: bool = False
-    ) -> bool:
-        """Delete `path` (an entry of the open folder `parent_fd`); True when it is gone."""
+    def _remove(self, parent_fd: int, path: Path, result: RootResult) -> bool | int:
+        """Delete the entry `path` of the open folder `parent_fd`: True when it is gone, False
+        when it stays (kept or failed, recorded), or a folder's open descriptor to walk into."""
         if path in self.protected:
             self.report.kept.append((path, self.protected[path]))
             return False
@@ -263,35 +345,21 @@ class _Wiper:
         except OSError as error:
             self._fail(path, error)
             return False
-        if not stat.S_ISDIR(info.st_mode):
-            try:
-                os.unlink(path.name, dir_fd=parent_fd)
-            except FileNotFoundError:
-                return True
-            except OSError as error:
-                self._fail(path, error)
-                return False
-            result.files += 1
-            if stat.S_ISREG(info.st_mode):
-                result.size_bytes += info.st_size
+        if stat.S_ISDIR(info.st_mode):
+            # O_NOFOLLOW: if a symlink replaced the folder since the stat above, this fails
+            # instead of walking into the link's target.
+            fd = self._open_folder(path.name, path, parent_fd)
+            return False if fd is None else fd
+        try:
+            os.unlink(path.name, dir_fd=parent_fd)
+        except FileNotFoundError:
             return True
-        # O_NOFOLLOW: if a symlink replaced the folder since the stat above, this fails instead
-        # of walking into the link's target.
-        fd = self._open_folder(path.name, path, parent_fd)
-        if fd is None:
-            return False
-        try:
-            emptied = self._empty(fd, path, result, keep_subfolders=False)
-        finally:
-            os.close(fd)
-        if not emptied or keep_folder:
-            return False
-        try:
-            os.rmdir(path.name, dir_fd=parent_fd)
         except OSError as error:
             self._fail(path, error)
             return False
-        result.folders += 1
+        result.files += 1
+        if stat.S_ISREG(info.st_mode):
+            result.size_bytes += info.st_size
         return True
 
     def _fail(self, path: Path, error: OSError) -> None:

@@ -15,12 +15,51 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A template that references a RunPod secret the user never created passes the placeholder
 # through verbatim; treating it as a token would send "{{ RUNPOD_SECRET_x }}" to CivitAI.
 _UNRESOLVED_PLACEHOLDER = "{{"
+# Folders of the operating system whose contents the nuke would empty if IGNITION_TMP_DIR named
+# them (or anything inside the first group): never a scratch folder.
+_SYSTEM_TREES = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/boot",
+    "/dev",
+    "/proc",
+    "/sys",
+)
+_SYSTEM_FOLDERS = ("/", "/var", "/opt", "/home", "/root", "/srv", "/mnt", "/media", "/run")
+
+
+def system_folder(path: Path) -> str | None:
+    """Why `path` cannot be a folder Ignition empties (IGNITION_TMP_DIR), or None when it can.
+
+    Checked as written and resolved: a link named /scratch that leads to /etc is /etc.
+    """
+    if not path.is_absolute():
+        return "it is not an absolute path"
+    for candidate in (Path(os.path.abspath(path)), Path(os.path.realpath(path))):  # noqa: PTH100
+        if str(candidate) in _SYSTEM_FOLDERS or any(
+            candidate.is_relative_to(tree) for tree in _SYSTEM_TREES
+        ):
+            return f"{candidate} is a system folder"
+    return None
 
 
 def _env(*names: str) -> AliasChoices:
@@ -169,6 +208,29 @@ class Settings(BaseSettings):
     def _expand_home_in_store(cls, value: str) -> str:
         return str(Path(value.strip()).expanduser()) if value.strip().startswith("~") else value
 
+    @field_validator("tmp_dir")
+    @classmethod
+    def _scratch_folder(cls, value: Path) -> Path:
+        if (why := system_folder(value)) is not None:
+            raise ValueError(
+                f"IGNITION_TMP_DIR={str(value)!r} is refused ({why}): the nuke empties it; "
+                "point it at a scratch folder such as /tmp"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _workspace_given(self) -> Settings:
+        # Empty values count as unset everywhere else, but an empty WORKSPACE is far more likely a
+        # broken template than a wish for /workspace: the nuke would then wipe /workspace.
+        if "workspace" not in self.model_fields_set and _set_but_empty("WORKSPACE"):
+            raise ValueError(
+                "WORKSPACE is set but empty: unset it to use /workspace, or set it to the "
+                "workspace folder"
+            )
+        if not self.workspace.is_absolute():
+            raise ValueError(f"WORKSPACE={str(self.workspace)!r} must be an absolute path")
+        return self
+
     @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -215,6 +277,11 @@ class Settings(BaseSettings):
             for name in sorted(SECRET_ENV_NAMES)
             if (value := self._environ.get(name, "")).strip().startswith(_UNRESOLVED_PLACEHOLDER)
         ]
+
+
+def _set_but_empty(name: str) -> bool:
+    value = os.environ.get(name)
+    return value is not None and not value.strip()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -77,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Which variable and why, never pydantic's full text: it repeats the value it rejected.
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"])
-            print(f"error [{ConfigError.code}]: {where}: {problem['msg']}", file=sys.stderr)
+            message = problem["msg"].removeprefix("Value error, ")
+            prefix = f"{where}: " if where else ""
+            print(f"error [{ConfigError.code}]: {prefix}{message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)

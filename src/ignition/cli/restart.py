@@ -25,12 +25,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="switch ComfyUI-Manager's UI for this and later restarts (default: ENABLE_MANAGER_UI "
         "when it is set in this shell, else unchanged)",
     )
+    parser.add_argument(
+        "--logout",
+        action="store_true",
+        help="also end every browser session of the ComfyUI login (a new session key; "
+        "the password and token stay)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    message: dict[str, object] = {"command": "restart"}
+    message: dict[str, object] = {"command": "restart", "logout": args.logout}
     if args.manager_ui is not None:
         message["manager_ui"] = args.manager_ui == "on"
     elif "enable_manager_ui" in settings.model_fields_set:

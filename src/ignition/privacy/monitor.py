@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from ignition.logfile import open_private_append
 from ignition.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -101,8 +102,8 @@ def append(records: Iterable[ConnectionRecord], log_file: Path) -> int:
     """Append the records to the connection log; returns how many lines were written."""
     lines = [record.to_line() + "\n" for record in records]
     if lines:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("a", encoding="utf-8") as handle:
+        # In /tmp by default: a link or file another local user planted there is not trusted.
+        with open_private_append(log_file) as handle:
             handle.writelines(lines)
     return len(lines)
 

@@ -6,8 +6,13 @@ by `ignition status` (without it: it says where the token is kept).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
 from ignition import credentials
 from ignition.run.frontdoor import USERNAME, comfyui_public_url
+from ignition.secret_strength import password_weakness, token_weakness
 from ignition.settings import Settings
 
 
@@ -21,7 +26,7 @@ def comfyui_access_lines(settings: Settings, *, show_token: bool) -> list[str]:
         ]
     password_source = (
         "the COMFYUI_PASSWORD you set"
-        if settings.comfyui_password is not None
+        if _kept(settings.comfyui_password, password_weakness)
         else "the file browser's password"
     )
     ws_url = "ws" + url.removeprefix("http")
@@ -39,10 +44,15 @@ def comfyui_access_lines(settings: Settings, *, show_token: bool) -> list[str]:
 
 
 def _token_lines(settings: Settings, *, show_token: bool) -> list[str]:
-    if settings.comfyui_api_token is not None:
+    if _kept(settings.comfyui_api_token, token_weakness):
         return ["  API token: the COMFYUI_API_TOKEN you set."]
     if show_token:
         token = credentials.comfyui_api_token(settings).value
         return [f"  API token (generated, kept across restarts): export COMFYUI_API_TOKEN={token}"]
     where = credentials.secrets_file(settings)
     return [f"  API token: generated; `comfyui_api_token` in {where} (root-only)."]
+
+
+def _kept(given: SecretStr | None, weakness: Callable[[str], str | None]) -> bool:
+    """The user set this secret and it is used (a weak one is replaced: ignition.credentials)."""
+    return given is not None and weakness(given.get_secret_value()) is None

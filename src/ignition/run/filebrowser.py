@@ -11,8 +11,9 @@ Steps, in the order `filebrowser_service` takes them:
    writes nothing into the workspace or into HOME's dotfiles.
 
 The port RunPod exposes is public, so the file browser is an internet-facing server: accounts only,
-no anonymous access, no symlink leaves the workspace, and every protocol or feature that talks to
-the network on its own or scans 20 GB model files at start-up is off.
+no anonymous access, no symlink leaves the workspace or reaches Ignition's secrets, no ban that
+would lock the owner out behind the shared proxy, no WebDAV, and every protocol or feature that
+talks to the network on its own or scans 20 GB model files at start-up is off.
 """
 
 from __future__ import annotations
@@ -37,22 +38,27 @@ CONFIG_NAME = "copyparty.conf"
 
 # copyparty parses `user: password` lines and treats ":" `,` and whitespace in names specially.
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# Behind RunPod's proxy every visitor arrives from the proxy's address, so a ban locks out the
-# owner too: copyparty's defaults (a day after 9 failures) would let any scanner shut the owner
-# out. Ban after 20 failures in 10 minutes, for 30 minutes: still only ~40 guesses an hour.
-_BAN = "20,10,30"
+# Behind RunPod's proxy every visitor arrives from the proxy's address, so a per-address ban
+# locks out the owner together with the guesser: copyparty's bans are all off. Guessing is made
+# pointless instead by the password itself (weak or well-known ones are replaced at start, see
+# ignition.credentials).
+_NO_BANS = tuple(f"ban-{kind}: no" for kind in ("pw", "pwc", "403", "404", "422", "url"))
 
 # Each option is one line of copyparty's [global] section; see `python -m copyparty --help`.
 _OPTIONS = (
     "usernames",  # log in with user AND password (copyparty's default checks the password only)
     "http-only",  # RunPod's proxy terminates TLS; no certificate generation at start
     "no-crt",
-    "xvol",  # refuse symlinks that point outside the workspace
+    # Refuse symlinks that point outside the workspace; a link into another volume gets that
+    # volume's permissions, which is what keeps a link to .ignition from reaching the secrets.
+    "xvol",
     "xdev",  # and bind mounts / other filesystems reached through it
     "no-robots",
-    f"ban-pw: {_BAN}",
-    f"ban-403: {_BAN}",
-    f"ban-422: {_BAN}",
+    *_NO_BANS,
+    # WebDAV MOVE/COPY with the default "Overwrite: T" deletes the destination before moving, so
+    # a MOVE of a file onto itself (or a spelling of it: ./a, ../dir/a) deletes the file
+    # (copyparty 1.20). The web page's rename/move does not overwrite and stays.
+    "no-dav",
     # Thumbnails, media tags and audio transcoding would run ffmpeg/pillow over multi-GB models;
     # the up2k database (-e2d) stays off so nothing is hashed or indexed at start-up.
     "no-thumb",
@@ -82,7 +88,7 @@ def filebrowser_service(
     secret = password if password is not None else credentials.filebrowser_password(settings)
     _check_password_safe(secret.value)
 
-    for directory in (state, state / "home", state / "hist", state / "empty"):
+    for directory in (state, state / "home", state / "hist", _credentials_dir(settings)):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         directory.chmod(0o700)
     config = state / CONFIG_NAME
@@ -125,7 +131,7 @@ def filebrowser_announcement(settings: Settings, password: Secret) -> list[str]:
             f"File browser password (generated; shown only now, kept root-only in {store}): "
             f"{password.value}"
         )
-    elif settings.filebrowser_password is not None:
+    elif settings.filebrowser_password is not None and password.refused is None:
         lines.append("File browser password: the FILEBROWSER_PASSWORD you set")
     else:
         lines.append(f"File browser password: generated at first start, kept root-only in {store}")
@@ -163,13 +169,14 @@ def _config_text(settings: Settings, password: str, bind: str, state: Path) -> s
         "  accs:",
         f"    rwmd: {user}",
         "",
-        # The credentials store lies inside the workspace; a volume mounted over it, backed by an
-        # empty directory and granting nothing that reads or writes, keeps it from being
-        # downloaded, replaced or deleted through the browser.
+        # The credentials store lies inside the workspace (the only place that survives a pod
+        # restart). A volume over it, backed by the store itself and granting nothing, keeps it
+        # from being listed, downloaded, replaced or deleted: by its own path, and (with xvol,
+        # which applies the permissions of the volume a link leads into) through any symlink to
+        # it that someone made in the workspace.
         f"[/{_credentials_dir(settings).relative_to(settings.workspace).as_posix()}]",
-        f"  {state / 'empty'}",
+        f"  {_credentials_dir(settings)}",
         "  accs:",
-        f"    g: {user}",
         "",
     ]
     return "\n".join(lines)

@@ -6,16 +6,22 @@ answers on the public port. Caddy's config is generated here, per start, as JSON
 2.6 Caddyfile) can switch the admin endpoint off and config autosave off, so the only copy of the
 secrets Caddy sees is one root-only file in the run dir, never argv, never ~/.config/caddy.
 
-Accepted, first match wins: the session cookie; `Authorization: Bearer <token>`; `?token=<token>`
-(a browser navigation gets the cookie and a 302 to the same URL without the token; an API client is
-just served); HTTP Basic as `admin`. Anything else is a bare 401 — never a redirect to an HTML
-login, which is what breaks API and websocket clients behind other proxies. Refused with 403 before
-any of that: an Origin other than the request's own, and another site's subresource request riding
-on the cookie or cached Basic credentials (runpod.net pods are all "same-site" to each other).
+`?token=<token>` is taken out of every request before anything else (a token left in another
+spelling, percent-encoded or elsewhere in the link, is refused with 400): ComfyUI never sees it.
+Accepted, first match wins: a browser navigation with `?token=` (the session cookie and a 302 to
+the same URL without the token, so it leaves the address bar and Referer); the session cookie
+(`__Host-`, signed, with an end date Caddy checks; see `session_value`); `Authorization: Bearer
+<token>`; `?token=` from an API client (just served); HTTP Basic as `admin`, checked by an internal
+login server one request at a time (see the last route). Anything else is a bare 401 — never a
+redirect to an HTML login, which is what breaks API and websocket clients behind other proxies.
+Refused with 403 before any credential is looked at: an Origin other than the request's own, and
+another site's subresource request riding on the cookie or cached Basic credentials (runpod.net
+pods are all "same-site" to each other). docs/security.md has the whole threat model.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -35,12 +41,18 @@ from ignition.run.urls import public_url
 from ignition.settings import Settings
 
 USERNAME = "admin"
-COOKIE_NAME = "ignition_comfyui"
-SESSION_MAX_AGE_S = 30 * 24 * 3600
+# __Host-: browsers store it only with Secure, Path=/ and no Domain, so no other pod under
+# proxy.runpod.net can plant a cookie of this name (one set for the parent domain would be sent
+# first and lock the owner out).
+COOKIE_NAME = "__Host-ignition_comfyui"
+# Basic credentials for "admin:" start with this in base64 (6 bytes, no padding): anything else is
+# refused before the password hash is computed.
+_ADMIN_BASIC = "^Basic YWRtaW46[A-Za-z0-9+/=]+$"
 INTERNAL_PORT_OFFSET = 10000
 # Every distinct Basic credential costs one bcrypt verification of Caddy's CPU (cached afterwards).
 # Cost 14 (Caddy's own default) is ~1-2 s per guess on a busy pod, which turns password guessing
-# into a cheap CPU-exhaustion attack; cost 10 is ~0.1 s. The hash only lives in a root-only file
+# into a cheap CPU-exhaustion attack; cost 10 is ~0.1 s, and the login server runs one check at a
+# time, so a flood costs one core at most. The hash only lives in a root-only file
 # next to the API token itself, so a slower hash would protect nothing an attacker could reach.
 BCRYPT_COST = 10
 # bcrypt looks at the first 72 bytes only (Caddy refuses longer ones): a longer password would
@@ -49,7 +61,7 @@ _BCRYPT_MAX_BYTES = 72
 # Tokens go into the Caddy config, headers, URLs and cookies: the URL-safe alphabet needs no
 # quoting anywhere, so `;`, quotes and CR/LF injection are impossible by construction.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{24,}")
-_SESSION_CONTEXT = b"ignition comfyui session v1\0"
+_SESSION_CONTEXT = b"ignition comfyui session v2\0"
 _UPSTREAM_DOWN = (
     "ComfyUI is not answering: it is starting or restarting. This page works again once it is "
     "up; `ignition status` and the start-up log say more.\n"
@@ -68,8 +80,10 @@ class _Door:
     listen: str
     upstream: str
     token: str
-    session: str  # the cookie's value
+    session: str  # the cookie's value: "<ends>.<signature>"
+    session_ends: int  # unix seconds; Caddy refuses the cookie from then on
     password_hash: str
+    login_socket: Path  # the login server's unix socket, root-only in the front door's dir
     public_origin: str | None  # the pod's proxy URL, whatever Host RunPod's proxy sends
 
 
@@ -142,12 +156,15 @@ def frontdoor_service(
     token = credentials.comfyui_api_token(settings).value
     password = credentials.comfyui_password(settings).value
     _check_secrets(token, password)
+    key = credentials.session_key(settings)
     door = _Door(
         listen=f"{listen_host}:{settings.comfyui_port}",
         upstream=f"127.0.0.1:{port}",
         token=token,
-        session=session_value(token, password),
+        session=session_value(key, token, password),
+        session_ends=key.ends,
         password_hash=bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode(),
+        login_socket=frontdoor_dir(settings) / "login.sock",
         public_origin=_pod_origin(settings),
     )
     root = frontdoor_dir(settings)
@@ -176,15 +193,17 @@ def frontdoor_service(
     )
 
 
-def session_value(token: str, password: str) -> str:
-    """The cookie's value: stable across restarts, new whenever the token or password changes.
+def session_value(key: credentials.SessionKey, token: str, password: str) -> str:
+    """The cookie's value: the end of the session and a signature over it.
 
-    An HMAC keyed by the token, so a leaked cookie reveals neither secret, and rotating either
-    secret logs every browser out.
+    HMAC-signed with the session key, over the end date, the token and the password: a leaked
+    cookie reveals no secret, stops working at its end (Caddy compares the clock), and rotating
+    the session key (`ignition restart --logout`), the token or the password logs every browser
+    out. Stable across restarts, so a restart does not.
     """
-    return hmac.new(
-        token.encode(), _SESSION_CONTEXT + password.encode(), hashlib.sha256
-    ).hexdigest()
+    ends = f"{key.ends:010d}"  # ten digits until 2286: Caddy compares it as text
+    message = _SESSION_CONTEXT + "\0".join((ends, token, password)).encode()
+    return f"{ends}.{hmac.new(key.key.encode(), message, hashlib.sha256).hexdigest()}"
 
 
 def _check_secrets(token: str, password: str) -> None:
@@ -217,18 +236,49 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
     strip_token = {
         "handler": "rewrite",
         # Caddy 2.6 cannot edit single query parameters; the token's alphabet needs no
-        # percent-encoding, so its raw form is what browsers and clients send.
+        # percent-encoding, so its raw form is what browsers and clients send. Any other
+        # spelling is refused below rather than forwarded.
         "uri_substring": [
             {"find": f"&token={door.token}", "replace": ""},
             {"find": f"token={door.token}&", "replace": ""},
             {"find": f"token={door.token}", "replace": ""},
         ],
     }
-    has_token = {"query": {"token": [door.token]}}
+    # The query matcher decodes values: %41… matches too. Remembered in a variable before the
+    # token is stripped, for the routes that decide.
+    has_token = {"vars": {"ignition_token": ["yes"]}}
     own_origins = ["'http://' + {http.request.hostport}", "'https://' + {http.request.hostport}"]
     if door.public_origin:
         own_origins.append(f"'{door.public_origin}'")
     routes: list[dict[str, Any]] = [
+        {
+            "match": [{"query": {"token": [door.token]}}],
+            "handle": [{"handler": "vars", "ignition_token": "yes"}],
+            "terminal": False,
+        },
+        # Every request, whatever else it carries: ComfyUI (its log, its custom nodes) never sees
+        # the token in the request line.
+        {"handle": [strip_token], "terminal": False},
+        {
+            # The token still there: percent-encoded, or somewhere else in the path or query.
+            "match": [
+                {
+                    "expression": (
+                        f"{{http.request.uri.query.token}} == '{door.token}' || "
+                        f"{{http.request.uri}}.contains('{door.token}') || "
+                        f"{{http.request.uri.path}}.contains('{door.token}')"
+                    )
+                }
+            ],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 400,
+                    "body": "Send the token as `?token=` with its characters unescaped, or as "
+                    "an `Authorization: Bearer` header; it is never passed on to ComfyUI.\n",
+                }
+            ],
+        },
         {
             # runpod.net is not on the Public Suffix List: every pod's page is "same-site" with
             # this one, so SameSite cookies don't stop another pod's page (or its websocket) from
@@ -245,9 +295,33 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
             "handle": [_refuse("Cross-origin request refused by Ignition's ComfyUI front door.")],
         },
         {
+            # A browser opening a link with ?token=: keep the token out of the address bar,
+            # history and Referer, also when it carries a cookie or a Bearer header besides. The
+            # cookie route below serves the redirected request.
+            "match": [
+                {**has_token, "method": ["GET", "HEAD"], "header": {"Accept": ["*text/html*"]}},
+                {
+                    **has_token,
+                    "method": ["GET", "HEAD"],
+                    "header": {"Sec-Fetch-Dest": ["document"]},
+                },
+            ],
+            "handle": [
+                _set_cookie(door),
+                {
+                    "handler": "static_response",
+                    "status_code": 302,
+                    "headers": {"Location": ["{http.request.uri}"], "Cache-Control": ["no-store"]},
+                },
+            ],
+        },
+        {
             "match": [
                 {
-                    "expression": f"{{http.request.cookie.{COOKIE_NAME}}} == '{door.session}'",
+                    "expression": (
+                        f"{{http.request.cookie.{COOKIE_NAME}}} == '{door.session}' && "
+                        f"{{time.now.unix}} < '{door.session_ends:010d}'"
+                    ),
                     "not": [_OTHER_SITE_SUBRESOURCE],
                 }
             ],
@@ -259,28 +333,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
             ],
             "handle": [proxy],
         },
-        {
-            # A browser opening a link with ?token=: keep the token out of the address bar,
-            # history and Referer. The cookie route above serves the redirected request.
-            "match": [
-                {**has_token, "method": ["GET", "HEAD"], "header": {"Accept": ["*text/html*"]}},
-                {
-                    **has_token,
-                    "method": ["GET", "HEAD"],
-                    "header": {"Sec-Fetch-Dest": ["document"]},
-                },
-            ],
-            "handle": [
-                strip_token,
-                _set_cookie(door),
-                {
-                    "handler": "static_response",
-                    "status_code": 302,
-                    "headers": {"Location": ["{http.request.uri}"], "Cache-Control": ["no-store"]},
-                },
-            ],
-        },
-        {"match": [has_token], "handle": [strip_token, proxy]},
+        {"match": [has_token], "handle": [proxy]},
         {
             # Browsers attach the cookie and cached Basic credentials to an <img>/<script> that
             # another pod's page points here (same-site, so SameSite=Lax allows it), and such
@@ -290,28 +343,64 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
             "handle": [_refuse("Cross-site request refused by Ignition's ComfyUI front door.")],
         },
         {
-            # The authentication handler answers 401 before the cookie handler runs: the cookie
-            # is never sent to someone who failed (a `handle` block in a Caddyfile would sort the
-            # header directive first and leak it on the 401).
+            # The cheap check before the expensive one: only Basic credentials for `admin` are
+            # worth a bcrypt verification; anything else gets the 401 at once.
+            "match": [{"not": [{"header_regexp": {"Authorization": {"pattern": _ADMIN_BASIC}}}]}],
+            "handle": [_challenge()],
+        },
+        {
+            # The password is checked by the login server below, one check at a time for the
+            # whole pod (max_requests 1): guessing costs at most one core and gets no faster with
+            # more connections or addresses, and no address is ever banned (behind RunPod's
+            # proxy every visitor has the same one). Requests wait their turn up to 10 s. The
+            # cookie is set, and ComfyUI reached, only after a 2xx from it: a 401 is answered
+            # without the cookie.
             "handle": [
                 {
-                    "handler": "authentication",
-                    "providers": {
-                        "http_basic": {
-                            "accounts": [{"username": USERNAME, "password": door.password_hash}],
-                            "hash": {"algorithm": "bcrypt"},
-                            "hash_cache": {},
-                            "realm": "ComfyUI",
-                        }
-                    },
+                    "handler": "reverse_proxy",
+                    "upstreams": [{"dial": f"unix/{door.login_socket}", "max_requests": 1}],
+                    "load_balancing": {"try_duration": "10s", "try_interval": "25ms"},
+                    "rewrite": {"method": "GET", "uri": "/login"},
+                    "handle_response": [
+                        {
+                            "match": {"status_code": [2]},
+                            "routes": [{"handle": [{"handler": "vars", "ignition_login": "yes"}]}],
+                        },
+                        {"routes": [{"handle": [_challenge()]}]},
+                    ],
                 },
                 _set_cookie(door),
                 proxy,
             ]
         },
     ]
+    login_server = {
+        "listen": [f"unix/{door.login_socket}"],
+        "protocols": ["h1"],
+        "automatic_https": {"disable": True},
+        "routes": [
+            {
+                "handle": [
+                    {
+                        "handler": "authentication",
+                        "providers": {
+                            "http_basic": {
+                                "accounts": [
+                                    {"username": USERNAME, "password": door.password_hash}
+                                ],
+                                "hash": {"algorithm": "bcrypt"},
+                                "hash_cache": {},
+                                "realm": "ComfyUI",
+                            }
+                        },
+                    },
+                    {"handler": "static_response", "status_code": 204},
+                ]
+            }
+        ],
+    }
     for route in routes:
-        route["terminal"] = True
+        route.setdefault("terminal", True)
     return {
         "admin": {"disabled": True, "config": {"persist": False}},
         "storage": {"module": "file_system", "root": str(storage)},
@@ -340,6 +429,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                 # On SIGTERM, wait this long for requests in flight (RunPod kills after ~10 s).
                 "grace_period": "2s",
                 "servers": {
+                    "login": login_server,
                     "comfyui": {
                         "listen": [door.listen],
                         "protocols": ["h1"],
@@ -361,7 +451,7 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
                                 }
                             ]
                         },
-                    }
+                    },
                 },
             }
         },
@@ -369,24 +459,24 @@ def caddy_config(door: _Door, *, storage: Path) -> dict[str, Any]:
 
 
 def _set_cookie(door: _Door) -> dict[str, Any]:
-    """Set the session cookie; Secure when the browser spoke HTTPS to RunPod's proxy.
+    """Set the session cookie, ending when the session key's sessions end.
 
-    Host-only (no Domain): a cookie for proxy.runpod.net would go to every pod. A client faking
-    X-Forwarded-Proto over plain http only gets a cookie its own browser refuses to store.
+    Always Secure, as __Host- requires: browsers store it over https (RunPod's proxy) and on
+    http://localhost or 127.0.0.1 (secure contexts); over plain http to any other address they
+    drop it, and the browser's cached Basic login carries on instead.
     """
-    base = (
-        f"{COOKIE_NAME}={door.session}; Path=/; Max-Age={SESSION_MAX_AGE_S}; HttpOnly; SameSite=Lax"
+    ends = email.utils.formatdate(door.session_ends, usegmt=True)
+    return _header(
+        "Set-Cookie",
+        f"{COOKIE_NAME}={door.session}; Path=/; Expires={ends}; HttpOnly; Secure; SameSite=Lax",
     )
-    https = {"header": {"X-Forwarded-Proto": ["https"]}}
+
+
+def _challenge() -> dict[str, Any]:
     return {
-        "handler": "subroute",
-        "routes": [
-            {
-                "match": [https],
-                "handle": [_header("Set-Cookie", f"{base}; Secure")],
-            },
-            {"match": [{"not": [https]}], "handle": [_header("Set-Cookie", base)]},
-        ],
+        "handler": "static_response",
+        "status_code": 401,
+        "headers": {"Www-Authenticate": ['Basic realm="ComfyUI"']},
     }
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
-from ignition import __version__
+from ignition import __version__, credentials
 from ignition.errors import IgnitionError
 from ignition.run import comfyui, control
 from ignition.run.child_env import basic_env
@@ -78,7 +78,8 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
-        for warning in self.settings.unresolved_secret_warnings():
+        refused = credentials.refusal_warnings(self.settings)
+        for warning in [*self.settings.unresolved_secret_warnings(), *refused]:
             log.warning("%s", warning)
         await check_system(self.settings)
         self._torch_check = asyncio.create_task(check_torch(self.settings))
@@ -189,6 +190,9 @@ class Pod:
         except (OSError, IgnitionError) as error:
             log.error("hard stop: nuke failed: %s", error)
             return f"failed: {error}"
+        except Exception as error:  # a nuke bug must not stop the shutdown
+            log.error("hard stop: nuke failed unexpectedly: %r", error)
+            return f"failed: {error!r}"
         for line in lines:
             log.info("nuke: %s", line)
         return lines[-1].strip() if lines else "done"
@@ -206,8 +210,17 @@ class Pod:
             await self._stopped.wait()
             return {"ok": True, "nuke": self.nuke_report}
         if command == "restart":
+            if message.get("logout") is True:
+                await self._log_everyone_out()
             return await self._restart(message.get("manager_ui"))
         return {"ok": False, "error": f"unknown command {command!r}"}
+
+    async def _log_everyone_out(self) -> None:
+        """A new session key, and the front door restarted with it: every cookie stops working."""
+        credentials.rotate_session_key(self.settings)
+        log.info("front door: new session key; every browser must log in again")
+        if "frontdoor" in self.supervisor.services:
+            await self.supervisor.restart("frontdoor")
 
     async def _restart(self, manager_ui: object) -> dict[str, Any]:
         comfy = self.supervisor.services.get(comfyui.NAME)
@@ -306,12 +319,14 @@ async def run_pod(settings: Settings, steps: Steps) -> int:
 
     bring_up = asyncio.create_task(pod.bring_up())
     bring_up.add_done_callback(_report_failed_start)
-    await pod.stop_requested.wait()
-    # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
-    bring_up.cancel()
-    await asyncio.gather(bring_up, return_exceptions=True)
-    await pod.hard_stop()
-    await server.close()
+    try:
+        await pod.stop_requested.wait()
+        # A stop during start-up (RunPod stopping a pod that is still downloading) skips the rest.
+        bring_up.cancel()
+        await asyncio.gather(bring_up, return_exceptions=True)
+        await pod.hard_stop()
+    finally:
+        await server.close()  # control.sock goes, whatever the stop ran into
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,8 @@ from urllib.parse import quote
 from pydantic import SecretStr
 
 from ignition.credentials import secrets_file
+from ignition.logfile import open_private_append
+from ignition.secret_strength import is_well_known
 from ignition.settings import Settings
 
 MASK = "********"
@@ -81,11 +82,16 @@ class LogLines(io.StringIO):
 
 
 def known_secrets(settings: Settings) -> list[str]:
-    """Every secret setting, plus the passwords and tokens Ignition generated earlier."""
+    """Every secret setting, plus the passwords and tokens Ignition generated earlier.
+
+    Not a well-known password the user set (refused and replaced, see ignition.credentials): it
+    protects nothing, and masking `runpod` would blank every proxy.runpod.net address.
+    """
     values = [
         value.get_secret_value()
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
+        and not is_well_known(value.get_secret_value())
     ]
     try:
         stored = json.loads(secrets_file(settings).read_text(encoding="utf-8"))
@@ -135,8 +141,13 @@ def configure_startup_logging(settings: Settings) -> StartupLog:
     return StartupLog(h.formatter for h in handlers if isinstance(h.formatter, MaskingFormatter))
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A FileHandler whose file is opened the way `open_private_append` does (no link followed,
+    a neighbour's pre-made file replaced): masked, but still a record of the pod's life."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return open_private_append(Path(self.baseFilename))
+
+
 def _private_file_handler(path: Path) -> logging.FileHandler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Masked, but still a record of the pod's life: readable by root only.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    return logging.FileHandler(path, encoding="utf-8")
+    return _PrivateFileHandler(path, encoding="utf-8")
