@@ -559,7 +559,9 @@ def test_the_pod_replaces_a_weak_password_and_logout_ends_every_session(
     assert "FILEBROWSER_PASSWORD is refused (it is a well-known password)" in pod.startup_log
     settings = load_settings(workspace=pod.workspace, comfyui_port=pod.port)
     password = credentials.filebrowser_password(settings).value  # the generated one, stored
-    assert pod.output.read_text().count(password) == 1  # printed once, in the container log
+    # Printed once, in the access block that ends the container log when every service is up.
+    wait_for(lambda: "Ignition is up" in pod.output.read_text(), 30, "the access block")
+    assert pod.output.read_text().count(password) == 1
     door = FrontDoor(settings, pod.port)
     assert door.ask("/system_stats", basic("admin", "runpod")).status == 401
     cookie = {"Cookie": door.session("/system_stats")}
