@@ -11,7 +11,7 @@ import contextlib
 import shutil
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -37,6 +37,9 @@ from ignition.errors import (
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_fetched
+from ignition.pin.locked import check_pinned, locked_files, upstream_sha256
+from ignition.pin.lockfile import LOCK_NAME
+from ignition.pin.request import gather_request
 from ignition.place.install import destination, install, staging_path
 from ignition.place.lock import FileLock
 from ignition.place.manifest import Manifest
@@ -100,21 +103,10 @@ async def provision(
     models_dir = models_root(settings)
     if settings.persistent_store is not None:
         display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
-    parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
-    for error in parsed.errors:
-        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
-        outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
-        _record_error(outcome, error, status)
-        report.outcomes.append(outcome)
-    tokens = {
-        settings.civitai_endpoint: _secret(settings.civitai_token),
-        settings.hf_endpoint: _secret(settings.hf_token),
-    }
     with display:
-        async with HttpClient(tokens, connections=settings.connections, retry=retry) as client:
+        async with open_client(settings, retry) as client:
             display.set_phase("resolving")
-            refs = [*parsed.refs, *await _workflow_refs(client, settings, report)]
-            resolved = await _resolve_all(client, settings, refs, report)
+            resolved = await resolve_requested(client, settings, report, display.say)
             manifest = await asyncio.to_thread(Manifest, models_dir)
             planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
@@ -129,6 +121,61 @@ async def provision(
             display.set_phase("fetching")
             await _fetch_all(client, settings, planned, manifest, display)
     return report
+
+
+def open_client(settings: Settings, retry: RetryPolicy | None = None) -> HttpClient:
+    """The run's one HTTP client, each token scoped to its own source."""
+    tokens = {
+        settings.civitai_endpoint: _secret(settings.civitai_token),
+        settings.hf_endpoint: _secret(settings.hf_token),
+    }
+    return HttpClient(tokens, connections=settings.connections, retry=retry)
+
+
+async def resolve_requested(
+    client: HttpClient,
+    settings: Settings,
+    report: ProvisionReport,
+    say: Callable[[str], None] | None = None,
+) -> list[tuple[ResolvedFile, ModelOutcome]]:
+    """Steps 1-2 of `provision`: what the env lists and IGNITION_MANIFEST ask for, resolved;
+    with the manifest's lock, its files are taken from the lock as they are (pin/request.py)."""
+    request = await gather_request(client, settings)
+    if request.problem is not None:
+        name = settings.ignition_manifest or settings.ignition_lock
+        outcome = ModelOutcome(name=redact_url(name) if "://" in name else name, source="manifest")
+        _record_error(outcome, request.problem)
+        report.outcomes.append(outcome)
+    for note in request.notes:
+        if say is not None:
+            say(note)
+    wanted = request.settings
+    parsed = parse_specs(wanted.civitai_models, wanted.huggingface_models)
+    for error in parsed.errors:
+        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
+        _record_error(outcome, error, status)
+        report.outcomes.append(outcome)
+    refs = [ref for ref in parsed.refs if ref.key not in request.pinned_keys]
+    refs += await _workflow_refs(client, wanted, report)
+    pinned: list[tuple[ResolvedFile, ModelOutcome]] = []
+    if request.lock is not None:
+        try:
+            files = locked_files(request.lock, request.lock_origin)
+        except IgnitionError as error:
+            outcome = ModelOutcome(name=request.lock_origin, source="lock")
+            _record_error(outcome, error)
+            report.outcomes.append(outcome)
+            files = []
+        for file in files:
+            outcome = _outcome_for(file)
+            report.outcomes.append(outcome)
+            pinned.append((file, outcome))
+    live = await _resolve_all(client, wanted, refs, report)
+    if request.lock is not None:
+        for _, outcome in live:
+            outcome.warnings.append(f"not in {LOCK_NAME}: resolved now, not pinned")
+    return pinned + live
 
 
 async def _workflow_refs(
@@ -219,19 +266,23 @@ async def _resolve_all(
             report.outcomes.append(outcome)
             continue
         for file in answer:
-            outcome = ModelOutcome(
-                name=file.name,
-                source=file.source,
-                folder=file.folder,
-                filename=file.filename,
-                url=redact_url(file.url),
-                size=file.expected_size or file.size_estimate,
-                sha256=file.expected_sha256,
-                warnings=list(file.warnings),
-            )
+            outcome = _outcome_for(file)
             report.outcomes.append(outcome)
             resolved.append((file, outcome))
     return resolved
+
+
+def _outcome_for(file: ResolvedFile) -> ModelOutcome:
+    return ModelOutcome(
+        name=file.name,
+        source=file.source,
+        folder=file.folder,
+        filename=file.filename,
+        url=redact_url(file.url),
+        size=file.expected_size or file.size_estimate,
+        sha256=file.expected_sha256,
+        warnings=list(file.warnings),
+    )
 
 
 def _plan(
@@ -428,19 +479,31 @@ async def _fetch_and_place(
         identity=identity,
         expected_size=file.expected_size,
         expected_sha256=file.expected_sha256,
+        source=redact_url(file.url),
     ):
         item.outcome.size = item.target.stat().st_size
         return "skipped"
+    if file.pinned:
+        # The source's own word first: changed bytes fail here, before anything is fetched.
+        published = await upstream_sha256(client, settings, file)
+        if published is None:  # no hash stated: fetch, then compare with the lock
+            request = replace(request, expected_size=None, expected_sha256=None)
     fetched = await fetch_file(client, request, progress)
     try:
         await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+        if file.pinned:
+            check_pinned(fetched, file)
     except FetchError:
         with contextlib.suppress(OSError):
             fetched.path.unlink()  # known-bad bytes: never resumed, never installed
         raise
     await asyncio.to_thread(install, fetched, item.target)
     await asyncio.to_thread(
-        manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+        manifest.record,
+        item.relative,
+        identity=identity,
+        sha256=fetched.sha256,
+        source=redact_url(file.url),
     )
     item.outcome.size = fetched.size_bytes
     item.outcome.sha256 = fetched.sha256
@@ -448,6 +511,4 @@ async def _fetch_and_place(
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:
-    outcome.status = status
-    outcome.error = str(error)
-    outcome.code = error.code
+    outcome.record_error(error, status)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ignition.errors import IgnitionError
+
 # ok: fetched now; skipped: already in place; planned: would be fetched (--dry-run);
 # duplicate: listed twice, handled once; missing: a workflow needs it, no source is known.
 # Anything but the first four is not in place.
@@ -34,6 +36,12 @@ class ModelOutcome:
     @property
     def in_place(self) -> bool:
         return self.status in IN_PLACE_STATUSES
+
+    def record_error(self, error: IgnitionError, status: str = "failed") -> None:
+        """This entry failed (or `status`) because of `error`: its message and stable code."""
+        self.status = status
+        self.error = str(error)
+        self.code = error.code
 
     def to_json(self) -> dict[str, Any]:
         return {

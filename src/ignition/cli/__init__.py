@@ -25,6 +25,7 @@ _COMMANDS: tuple[str, ...] = (
     "stop",
     "status",
     "download",
+    "lock",
     "verify",
     "catalog",
     "template",
