@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ignition._http import HttpClient, redact_url
 from ignition.errors import ConfigError, IgnitionError, LockfileError
-from ignition.pin.lockfile import LOCK_NAME, Lockfile, parse_lock
+from ignition.pin.lockfile import LOCK_NAME, Lockfile, differences, inputs_of, parse_lock
 from ignition.settings import Settings
 from ignition.spec.manifest import PodManifest, beside, is_url, load_manifest, read_text_source
 from ignition.spec.parse import parse_specs
@@ -48,7 +48,9 @@ async def gather_request(client: HttpClient, settings: Settings) -> Request:
         return Request(settings, problem=error)
     if lock is None:
         assert manifest is not None
-        return Request(merged_settings(settings, manifest), manifest=manifest)
+        request = Request(merged_settings(settings, manifest), manifest=manifest)
+        request.notes += _not_provisioned(manifest)
+        return request
     request = Request(
         merged_settings(settings, manifest, with_workflows=False),
         manifest=manifest,
@@ -58,7 +60,25 @@ async def gather_request(client: HttpClient, settings: Settings) -> Request:
     )
     shown = redact_url(lock_origin) if is_url(lock_origin) else lock_origin
     request.notes.append(f"models pinned by {shown}: {len(lock.models)} files, verified exactly")
+    if manifest is not None:
+        # Workflow texts are not read on a locked start: compare the lists only.
+        stale = differences(lock.inputs, inputs_of(manifest, lock.inputs.workflows))
+        if stale:
+            request.notes.append(
+                f"warning: {shown} was made from another manifest ({'; '.join(stale)}); "
+                "provisioning the locked set: run `ignition lock` to update it"
+            )
+        request.notes += _not_provisioned(manifest)
     return request
+
+
+def _not_provisioned(manifest: PodManifest) -> list[str]:
+    """Lists this build reads and validates but does not provision yet (custom nodes: #17)."""
+    return [
+        f"warning: {manifest.origin}: {key} listed but not provisioned by this Ignition"
+        for key in ("nodes", "python")
+        if getattr(manifest, key)
+    ]
 
 
 async def load_lock(client: HttpClient, origin: str, *, required: bool) -> Lockfile | None:
