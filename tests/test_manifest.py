@@ -7,12 +7,14 @@ import pytest
 from conftest import Fakes
 from fakes.content import model_bytes
 from helpers import by_name, files_under, provision_now, serve_catalog
-from ignition.errors import ManifestError
+from ignition.errors import ConfigError, ManifestError
 from ignition.pin.request import merged_settings
 from ignition.settings import Settings
 from ignition.spec.manifest import parse_manifest
 from ignition.spec.parse import parse_specs
+from ignition.template.build import TemplateInputs, build_request
 from test_download_cli import ignition
+from test_template_build import generate
 
 EXAMPLE = """\
 version: 1
@@ -165,3 +167,16 @@ def test_download_manifest_flag_and_its_errors_exit_cleanly(fakes: Fakes) -> Non
     assert result.returncode == 1
     assert "YAML syntax error at line 4, column 1" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_template_can_point_pods_at_a_manifest_url(tmp_path: Path) -> None:
+    url = "https://example.test/setups/ignition.yaml"
+    body, page = generate(tmp_path, "--no-input", "--manifest", url)
+    env = body["env"]
+    assert isinstance(env, dict) and env["IGNITION_MANIFEST"] == url
+    assert f"The manifest `{url}`" in page and "| `IGNITION_MANIFEST` |" in page
+    # Without one the template is what it always was; a laptop path is refused.
+    plain, _ = generate(tmp_path / "plain", "--no-input")
+    assert isinstance(plain["env"], dict) and "IGNITION_MANIFEST" not in plain["env"]
+    with pytest.raises(ConfigError, match="neither an http"):
+        build_request(TemplateInputs(manifest="./ignition.yaml"))
