@@ -60,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
     from ignition.pin.lockfile import LOCK_NAME
     from ignition.spec.manifest import beside, is_url
 
-    output = args.output or settings.ignition_lock or beside(manifest, LOCK_NAME)
+    # A manifest read from a URL is locked here; publish the lock beside it.
+    output = (
+        args.output
+        or settings.ignition_lock
+        or (LOCK_NAME if is_url(manifest) else beside(manifest, LOCK_NAME))
+    )
     if is_url(output):
         raise ConfigError(f"cannot write the lock to {output}", hint="give a path with -o")
     if args.check:
