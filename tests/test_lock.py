@@ -105,8 +105,14 @@ def test_a_locked_start_on_a_fresh_workspace_gives_the_same_tree(fakes: Fakes) -
     assert files_under(fresh) == files_under(fakes.models_dir) == sorted(served)
     for relative, data in served.items():
         assert (fresh / relative).read_bytes() == data
-    # The workflow was not read again: its models come from the lock.
-    assert all(not o.warnings or "not pinned" not in o.warnings[0] for o in report.outcomes)
+    assert all("not pinned" not in " ".join(o.warnings) for o in report.outcomes)
+    # Warm: everything recorded in place, so a locked start asks no source anything.
+    for server in (fakes.hf, fakes.civitai, fakes.storage):
+        server.counters.requests.clear()
+    warm = provision_now(fakes, ignition_manifest=str(manifest), models_dir_override=fresh)
+    assert {o.status for o in warm.outcomes} == {"skipped"}
+    assert not (fakes.hf.counters.requests + fakes.civitai.counters.requests)
+    assert not fakes.storage.counters.requests
 
 
 def test_changed_upstream_files_fail_exactly_those_entries_with_both_hashes(fakes: Fakes) -> None:
