@@ -249,3 +249,35 @@ def test_a_lock_older_than_its_manifest_still_provisions_only_the_locked_set(
     assert "was made from another manifest (civitai: '456789' added, not locked)" in (
         capsys.readouterr().err
     )
+
+
+def test_a_hostile_lock_record_fails_alone_and_writes_nothing_outside(fakes: Fakes) -> None:
+    served = publish(fakes)
+    manifest = fakes.tmp_path / "project" / "ignition.yaml"
+    assert lock_cli(fakes, str(manifest)).returncode == 0
+    lock_path = manifest.parent / "ignition.lock"
+    lock = json.loads(lock_path.read_text())
+    escaping = dict(lock["models"][0], folder="../../outside")
+    dotted = dict(lock["models"][0], folder="loras", filename="../x.safetensors")
+    lock["models"] += [escaping, dotted]
+    lock_path.write_text(json.dumps(lock))
+
+    report = provision_now(fakes, ignition_manifest=str(manifest))
+
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert [o.code for o in failed] == ["IGN111", "IGN111"]
+    assert files_under(fakes.models_dir) == sorted(served)
+    assert not (fakes.tmp_path / "outside").exists()
+
+
+def test_ignition_lock_alone_provisions_the_locked_set(fakes: Fakes) -> None:
+    served = publish(fakes)
+    manifest = fakes.tmp_path / "project" / "ignition.yaml"
+    assert lock_cli(fakes, str(manifest), "-o", str(fakes.tmp_path / "pinned.lock")).returncode == 0
+
+    report = provision_now(fakes, ignition_lock=str(fakes.tmp_path / "pinned.lock"))
+
+    assert report.ok, [o.error for o in report.outcomes]
+    assert files_under(fakes.models_dir) == sorted(served)
+    missing = provision_now(fakes, ignition_lock=str(fakes.tmp_path / "nope.lock"))
+    assert [o.code for o in missing.outcomes] == ["IGN111"]

@@ -160,13 +160,11 @@ async def resolve_requested(
     refs += await _workflow_refs(client, wanted, report)
     pinned: list[tuple[ResolvedFile, ModelOutcome]] = []
     if request.lock is not None:
-        try:
-            files = locked_files(request.lock, request.lock_origin)
-        except IgnitionError as error:
-            outcome = ModelOutcome(name=request.lock_origin, source="lock")
-            _record_error(outcome, error)
+        files, unusable = locked_files(request.lock, request.lock_origin)
+        for model, problem in unusable:
+            outcome = ModelOutcome(name=model.name, source="lock", folder=model.folder)
+            _record_error(outcome, problem)
             report.outcomes.append(outcome)
-            files = []
         for file in files:
             outcome = _outcome_for(file)
             report.outcomes.append(outcome)

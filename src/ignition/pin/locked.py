@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ignition._http import HttpClient
-from ignition.errors import ChangedSinceLockedError, LockfileError, SpecError
+from ignition.errors import ChangedSinceLockedError, LockfileError, PlaceError, SpecError
 from ignition.pin.lockfile import LockedModel, Lockfile
-from ignition.place.layout import normalise_folder
+from ignition.place.layout import normalise_folder, sanitise_filename
 from ignition.records import FetchedFile, ModelRef, ResolvedFile
 from ignition.resolve import resolve
 from ignition.settings import Settings
@@ -22,14 +22,26 @@ from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.huggingface import parse_huggingface_entry
 
 
-def locked_files(lock: Lockfile, origin: str) -> list[ResolvedFile]:
-    """Every file of the lock, pinned: expected size and sha256 are the lock's."""
-    return [_resolved(model, origin) for model in lock.models]
+def locked_files(
+    lock: Lockfile, origin: str
+) -> tuple[list[ResolvedFile], list[tuple[LockedModel, LockfileError]]]:
+    """Every file of the lock, pinned (expected size and sha256 are the lock's), and the
+    records that cannot be used as they are (a hand-edited or hostile lock), each with why."""
+    files: list[ResolvedFile] = []
+    unusable: list[tuple[LockedModel, LockfileError]] = []
+    for model in lock.models:
+        try:
+            files.append(_resolved(model, origin))
+        except LockfileError as error:
+            unusable.append((model, error))
+    return files, unusable
 
 
 def _resolved(model: LockedModel, origin: str) -> ResolvedFile:
     try:
         folder = normalise_folder(model.folder)
+        if sanitise_filename(model.filename) != model.filename:
+            raise SpecError(f"file name {model.filename!r} is not a plain file name")
         ref: ModelRef
         if model.source == "civitai":
             ref = parse_civitai_entry(model.url, folder)
@@ -37,7 +49,7 @@ def _resolved(model: LockedModel, origin: str) -> ResolvedFile:
             ref = parse_huggingface_entry(model.url, folder)
         else:
             raise SpecError(f"unknown source {model.source!r}")
-    except SpecError as error:
+    except (SpecError, PlaceError) as error:
         raise LockfileError(f"{origin}: {model.relative}: {error.message}") from None
     return ResolvedFile(
         ref=replace(ref, text=model.name, filename=model.filename),
