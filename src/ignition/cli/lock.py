@@ -163,9 +163,17 @@ def _write(path: Path, text: str) -> bool:
 
 
 def _print_models(report: ProvisionReport) -> None:
-    for outcome in report.outcomes:
-        where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
-        detail = outcome.error or "; ".join(outcome.warnings)
-        sha = (outcome.sha256 or "")[:12]
-        cells = [outcome.status.ljust(9), where, format_bytes(outcome.size), sha, detail]
-        print("  ".join(cell for cell in cells if cell))
+    rows = [
+        (
+            outcome.status,
+            f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name,
+            format_bytes(outcome.size),
+            (outcome.sha256 or "")[:12],
+            outcome.error or "; ".join(outcome.warnings),
+        )
+        for outcome in report.outcomes
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]).rstrip())
