@@ -1,8 +1,8 @@
-"""Shared fixtures: the fake services on loopback, and settings pointing at them."""
+"""Fixtures only: the fake services on loopback, and settings pointing at them. What tests
+import lives in support.py (helpers) and fakes/ (the fakes and `Fakes`)."""
 
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,64 +10,22 @@ import pytest
 
 from fakes.civitai import CivitaiFile, FakeCivitai
 from fakes.huggingface import FakeHuggingFace
+from fakes.services import Fakes
 from fakes.storage import Blob, BytesBlob, FakeStorage
-from ignition._http import HttpClient, RetryPolicy
+from ignition._http import HttpClient
 from ignition.fetch import Tuning
 from ignition.records import FetchRequest
-from ignition.settings import Settings
+from ignition.settings import SETTINGS_ENV_NAMES
+from support import FAST_RETRY
 
-
-async def _no_wait(_: float) -> None:
-    return None
-
-
-# Retries without waiting: every retry path runs, none of them slows the suite down.
-FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
-
-_ENV_THAT_LEAKS_INTO_SETTINGS = (
-    "CIVITAI_MODELS", "HUGGINGFACE_MODELS", "CIVITAI_TOKEN", "CIVITAI_API_KEY", "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN", "CIVITAI_ENDPOINT", "HF_ENDPOINT", "IGNITION_MODELS_DIR",
-    "IGNITION_RUN_DIR", "WORKSPACE", "COMFYUI_WORKFLOWS", "IGNITION_MANIFEST", "IGNITION_LOCK",
-)  # fmt: skip
+# Whatever the developer's shell sets for Ignition must not reach the settings a test builds.
+_ENV_THAT_LEAKS_INTO_SETTINGS = sorted(SETTINGS_ENV_NAMES - {"HOME"})
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _ENV_THAT_LEAKS_INTO_SETTINGS:
         monkeypatch.delenv(name, raising=False)
-
-
-@dataclass
-class Fakes:
-    storage: FakeStorage
-    civitai: FakeCivitai
-    hf: FakeHuggingFace
-    tmp_path: Path
-
-    @property
-    def models_dir(self) -> Path:
-        return self.tmp_path / "models"
-
-    def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "civitai_endpoint": self.civitai.url,
-            "hf_endpoint": self.hf.url,
-            "models_dir_override": self.models_dir,
-            "run_dir": self.tmp_path / "run",
-            "workspace": self.tmp_path / "workspace",
-        }
-        values.update(overrides)
-        return Settings(**values)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """Environment for running `ignition` as a subprocess against the fakes."""
-        return {
-            "CIVITAI_ENDPOINT": self.civitai.url,
-            "HF_ENDPOINT": self.hf.url,
-            "IGNITION_RUN_DIR": str(self.tmp_path / "run"),
-            "WORKSPACE": str(self.tmp_path / "workspace"),
-            **extra,
-        }
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import FAST_RETRY, Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
+from ignition.catalog import load_catalog
 from ignition.pipeline import provision
 from ignition.report import ModelOutcome, ProvisionReport
-from ignition.resolve.catalog import load_catalog
+from support import FAST_RETRY
 
 __all__ = ["FAST_RETRY", "PLENTY_OF_DISK", "by_name", "files_under", "provision_now"]
 PLENTY_OF_DISK: Callable[[Path], int] = lambda _: 10**15  # noqa: E731

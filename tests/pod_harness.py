@@ -17,25 +17,15 @@ from typing import Any
 import psutil
 
 from ignition.cli._control_client import SupervisorNotRunningError, request
-from support import free_port, require_tool, wait_for
+from ignition.settings import SETTINGS_ENV_NAMES
+from support import free_port, wait_for
 
-__all__ = ["STANDIN_DIR", "Pod", "free_port", "make_pod", "require_tool", "wait_for"]
+__all__ = ["STANDIN_DIR", "Pod", "make_pod"]
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN_DIR = REPO / "tests" / "standins" / "comfyui"
-# Variables of the developer's shell that would change what the pod does.
-_SCRUBBED = (
-    "CIVITAI_MODELS",
-    "HUGGINGFACE_MODELS",
-    "COMFYUI_WORKFLOWS",
-    "CIVITAI_TOKEN",
-    "HF_TOKEN",
-    "RUNPOD_POD_ID",
-    "RUNPOD_API_KEY",
-    "PERSISTENT_STORAGE",
-    "COMFY_FLAGS",
-    "ENABLE_MANAGER_UI",
-)
+# Variables of the developer's shell that would change what the pod does: all of Ignition's.
+_SCRUBBED = SETTINGS_ENV_NAMES
 
 
 @dataclass
@@ -71,6 +61,10 @@ class Pod:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def output_tail(self, lines: int) -> str:
+        """The last `lines` lines the pod wrote to stdout/stderr so far."""
+        return "\n".join(self.output.read_text().rstrip().splitlines()[-lines:])
 
     def cli(
         self, *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
@@ -184,6 +178,8 @@ def make_pod(root: Path, comfyui_dir: Path = STANDIN_DIR, **env: str) -> Pod:
             "IGNITION_CONNECTIONS_LOG": str(root / "connections.log"),
             "HOME": str(root / "home"),
             "STANDIN_READY_DELAY_S": "0.2",
+            # Crash restarts after 0.1 s, 0.2 s … instead of the real 2 s, 4 s …
+            "IGNITION_RESTART_DELAY_S": "0.1",
         }
     )
     base.update(env)

@@ -1,5 +1,5 @@
 """What many test modules need and no test module should copy: free ports, waiting for a
-condition, probing an HTTP endpoint, requiring a system tool."""
+condition, probing an HTTP endpoint, requiring a system tool, retrying without waiting."""
 
 from __future__ import annotations
 
@@ -14,6 +14,16 @@ from typing import Any
 
 import pytest
 
+from ignition._http import RetryPolicy
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+# Retries without waiting: every retry path runs, none of them slows the suite down.
+FAST_RETRY = RetryPolicy(first_delay_s=0.0, max_delay_s=0.0, sleep=_no_wait)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
@@ -23,14 +33,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll `predicate` every 0.1 s until it returns something truthy; return that value."""
+def wait_for(
+    predicate: Callable[[], Any], timeout_s: float, what: str, *, interval_s: float = 0.1
+) -> Any:
+    """Poll `predicate` every `interval_s` until it returns something truthy; return that value."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
@@ -42,6 +54,14 @@ def http_status(url: str, headers: dict[str, str] | None = None, timeout_s: floa
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers below 500 (a 401 counts: the service is up, auth is on)."""
+    try:
+        return http_status(url, timeout_s=2) < 500
+    except OSError:
+        return False
 
 
 def require_tool(name: str) -> str:

@@ -1,4 +1,4 @@
-from ignition.resolve.catalog import load_catalog
+from ignition.catalog import load_catalog
 
 REQUIRED = {
     "flux1-dev",

@@ -34,3 +34,13 @@ def test_start_reports_an_unknown_command() -> None:
     )
     assert result.returncode == 127
     assert "command not found: no-such-command-here" in result.stderr
+
+
+def test_every_command_help_shows_an_example() -> None:
+    from ignition.cli import _COMMANDS, build_parser
+
+    for name in _COMMANDS:
+        parser = build_parser(only=name)
+        subparsers = next(a for a in parser._actions if a.dest == "command")
+        help_text = subparsers.choices[name].format_help()  # type: ignore[attr-defined]
+        assert "example: " in help_text, name

@@ -28,3 +28,18 @@ def test_api_token_is_long_and_header_safe(tmp_path: Path) -> None:
     token = credentials.comfyui_api_token(load_settings(workspace=tmp_path)).value
     assert len(token) == 48
     assert all(c.isalnum() or c in "-_" for c in token)
+
+
+def test_a_stale_world_readable_temporary_cannot_leak_the_secrets(tmp_path: Path) -> None:
+    # What the old writer left after a crash (a fixed name, made 0666 by a neighbour): the new
+    # secrets must never be written into it, nor end up readable by others.
+    settings = load_settings(workspace=tmp_path)
+    path = credentials.secrets_file(settings)
+    path.parent.mkdir(parents=True)
+    stale = path.with_suffix(".tmp")
+    stale.write_text("{}")
+    stale.chmod(0o666)
+    secret = credentials.filebrowser_password(settings)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secret.value in path.read_text()
+    assert secret.value not in stale.read_text()

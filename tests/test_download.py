@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
+from fakes.services import Fakes
 from helpers import (
     FAST_RETRY,
     PLENTY_OF_DISK,
@@ -180,7 +180,6 @@ def test_bad_entries_are_reported_together_and_good_ones_still_fetched(fakes: Fa
     assert not report.ok
     statuses = [(o.name, o.status) for o in report.outcomes]
     assert ("12a", "failed") in statuses
-    assert ("", "failed") in statuses
     assert ("3", "duplicate") in statuses
     assert ("no-such-model", "failed") in statuses
     assert files_under(fakes.models_dir) == [
@@ -205,7 +204,8 @@ def test_civitai_failures_say_what_to_do(
     report = provision_now(fakes, civitai="9")
     (outcome,) = report.outcomes
     assert (outcome.status, outcome.code) == ("failed", expected_code), outcome.error
-    assert expected_text in (outcome.error or "")
+    # Said in the message or in the hint (kept apart: `--json` has both fields).
+    assert expected_text in f"{outcome.error} — {outcome.hint}"
     assert files_under(fakes.models_dir) == []
     assert staging_leftovers(fakes.models_dir) == []
 
@@ -213,7 +213,7 @@ def test_civitai_failures_say_what_to_do(
 def test_an_unknown_civitai_id_is_not_found(fakes: Fakes) -> None:
     (outcome,) = provision_now(fakes, civitai="999").outcomes
     assert outcome.code == "IGN301"
-    assert "modelVersionId" in (outcome.error or "")
+    assert "modelVersionId" in (outcome.hint or "")
 
 
 def test_login_required_works_with_the_token(fakes: Fakes) -> None:
@@ -236,9 +236,8 @@ def test_gated_repo_asks_to_accept_the_licence(fakes: Fakes) -> None:
     fakes.hf.add("bfl/gated", {"w.safetensors": model_bytes("g")}, gated=True)
     (anonymous,) = provision_now(fakes, hf="bfl/gated/w.safetensors").outcomes
     assert anonymous.code == "IGN303"
-    assert f"accept the license at {fakes.hf.url}/bfl/gated and set HF_TOKEN" in (
-        anonymous.error or ""
-    )
+    assert "bfl/gated is gated" in (anonymous.error or "")
+    assert anonymous.hint == f"accept the license at {fakes.hf.url}/bfl/gated and set HF_TOKEN"
     (not_granted,) = provision_now(
         fakes, hf="bfl/gated/w.safetensors", hf_token="hf_someone_else"
     ).outcomes
@@ -392,7 +391,7 @@ def test_a_browser_user_agent_gets_the_login_page_and_it_is_caught(
     fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The classic bug: a browser-like UA turns CivitAI's 401 into a redirect to an HTML page.
-    monkeypatch.setattr("ignition._http.USER_AGENT", "Mozilla/5.0 (X11; Linux) Chrome/120")
+    monkeypatch.setattr("ignition._http.client.USER_AGENT", "Mozilla/5.0 (X11; Linux) Chrome/120")
     fakes.civitai.add(9, login_required=True)
     (outcome,) = provision_now(fakes, civitai="9").outcomes
     assert outcome.code == "IGN403"
@@ -421,7 +420,7 @@ def test_a_gated_repo_listing_fails_at_download_with_the_licence_hint(fakes: Fak
     fakes.hf.add("bfl/gated", {"flux1-dev.safetensors": model_bytes("g")}, gated=True)
     (outcome,) = provision_now(fakes, hf="bfl/gated").outcomes
     assert outcome.code == "IGN303"
-    assert "accept the license at" in (outcome.error or "")
+    assert "accept the license at" in (outcome.hint or "")
     assert staging_leftovers(fakes.models_dir) == []
 
 

@@ -7,20 +7,20 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from helpers import files_under, serve_catalog
+from ignition.settings import SECRET_ENV_NAMES
 
 HF_GRANTED = "hf_granted_secret_token_42"
-JSON_KEYS = {"name", "folder", "source", "url", "size", "sha256", "status", "error"}
+JSON_KEYS = {"name", "folder", "source", "url", "size", "sha256", "status", "error", "hint"}
 
 
 def ignition(fakes: Fakes, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"CIVITAI_TOKEN", "CIVITAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
-        and not k.endswith("_MODELS")
+        if k not in SECRET_ENV_NAMES and not k.endswith("_MODELS")
     }
     source = str(Path(__file__).resolve().parents[1] / "src")
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [source, clean.get("PYTHONPATH")]))
@@ -125,6 +125,11 @@ def test_json_summary_has_one_object_per_model(fakes: Fakes) -> None:
     assert len(by_name["clip_l"]["sha256"]) == 64
     assert by_name["nope"]["status"] == "failed"
     assert "unknown short name" in by_name["nope"]["error"]
+    # What to do is its own field, not folded into the message.
+    assert by_name["nope"]["hint"] and by_name["nope"]["hint"] not in by_name["nope"]["error"]
+    assert by_name["civitai:7"]["hint"] is None
+    status = json.loads((fakes.tmp_path / "run" / "downloads.json").read_text())
+    assert {m["name"]: m["hint"] for m in status["models"]}["nope"] == by_name["nope"]["hint"]
 
 
 def test_dry_run_prints_the_plan_and_fetches_nothing(fakes: Fakes) -> None:

@@ -6,19 +6,22 @@ import hashlib
 
 import pytest
 
-from conftest import FAST_RETRY
 from fakes.content import noise
-from fakes.storage import FakeStorage
+from fakes.services import Fakes
+from fakes.storage import FakeStorage, PatternBlob
 from ignition._http import HttpClient, HttpError
 from ignition.errors import (
     ChecksumMismatchError,
     NotAModelError,
+    SizeMismatchError,
     TransferFailedError,
     TransferStalledError,
 )
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
 from ignition.fetch.resume import part_path, state_path
+from ignition.records import FetchRequest
+from support import FAST_RETRY
 
 MB = 1 << 20
 
@@ -153,7 +156,9 @@ async def test_an_expired_presigned_link_is_renewed_through_the_source(
 ) -> None:
     storage.faults.expire_after_bytes = 512 * 1024
     # Links are checked when a request starts: a cut makes the engine ask again, by then too late.
-    storage.faults.cut_at = [3 * MB + 5]
+    # The cut comes 768 KiB into the last piece, so the link has served more than its limit by
+    # then however the connections' starts happen to overlap.
+    storage.faults.cut_at = [3 * MB + 768 * 1024]
     request, blob = make_request(noise(4 * MB))
 
     fetched = await fetch_file(client, request, NoProgress(), tuning=tuning)
@@ -199,3 +204,25 @@ async def test_a_missing_file_fails_at_once(
 
     assert caught.value.status == 404
     assert storage.counters.requests == {"/blobs/gone": 1}
+
+
+async def test_a_body_longer_than_the_file_is_never_written_past_its_size(
+    fakes: Fakes, storage: FakeStorage, client: HttpClient, tuning: Tuning
+) -> None:
+    # The source says 1 KB; the server streams 200 MB without a length (chunked, no Range).
+    storage.faults.no_length = True
+    request = FetchRequest(
+        url=storage.put("tiny", PatternBlob(200 * MB, 3)),
+        staging_path=fakes.tmp_path / "staging" / "tiny.safetensors",
+        expected_size=1024,
+        expected_sha256=None,
+        identity="size:1024",
+        label="tiny.safetensors",
+    )
+
+    with pytest.raises(SizeMismatchError) as caught:
+        await fetch_file(client, request, NoProgress(), tuning=tuning)
+
+    assert "more than the 1024 bytes" in str(caught.value)
+    assert nothing_left(request)
+    assert storage.counters.bytes_served < 200 * MB  # it stopped reading, too

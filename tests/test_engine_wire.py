@@ -1,4 +1,5 @@
-"""The engine's own keep-alive connections (fetch/wire.py): reuse, hang-ups, TLS and proxies."""
+"""The client's own keep-alive connections for ranges (_http/wire.py): reuse, hang-ups, TLS,
+proxies, and answers longer than the file."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import pytest
 import trustme
 
 from fakes.content import noise
+from fakes.proxy import FakeProxy
 from fakes.storage import FakeStorage
-from ignition._http import HttpClient, RetryPolicy, tls_context
+from ignition._http import HttpClient, Proxies, RetryPolicy, tls_context
 from ignition.errors import TransferFailedError
 from ignition.fetch import Tuning, fetch_file
 from ignition.fetch.progress import NoProgress
-from ignition.fetch.wire import direct
 from ignition.records import FetchRequest
+from ignition.settings import Settings
+from support import free_port
 
 MB = 1 << 20
 
@@ -146,20 +149,53 @@ async def test_an_untrusted_certificate_fails_with_a_clear_error(
     assert not (tmp_path / "staging" / "model.safetensors").exists()
 
 
-def test_a_configured_proxy_leaves_ranges_to_the_http_client(
-    monkeypatch: pytest.MonkeyPatch,
+def test_no_proxy_names_the_hosts_reached_directly() -> None:
+    proxies = Proxies(https="http://proxy.internal:3128", no_proxy=" .cdn.example, 10.0.0.0/8,::1")
+    assert proxies.for_url("https://hf.co/file") == "http://proxy.internal:3128"
+    assert proxies.for_url("http://hf.co/file") is None  # only https goes through that proxy
+    assert proxies.for_url("https://cdn.example/f") is None
+    assert proxies.for_url("https://eu.cdn.example/f") is None
+    assert proxies.for_url("https://notcdn.example/f") is not None
+    assert proxies.for_url("https://10.1.2.3/f") is None
+    assert proxies.for_url("https://[::1]:8443/f") is None
+    assert Proxies(https="http://p:1", no_proxy="*").for_url("https://hf.co/") is None
+    assert Proxies(https="http://p:1", no_proxy="hf.co:8443").for_url("https://hf.co/") is not None
+
+
+def test_settings_read_the_proxy_variables_in_either_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    proxies = Proxies.of(Settings())
+    assert proxies == Proxies(https="http://proxy.internal:3128", no_proxy="localhost")
+    assert proxies.hosts == ["proxy.internal"]
+
+
+async def test_ranges_behind_a_proxy_go_through_it(
+    storage: FakeStorage, tmp_path: Path, tuning: Tuning
 ) -> None:
-    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    assert direct("https://cdn.example/file")
-    assert not direct("ftp://cdn.example/file")
+    proxy = FakeProxy()
+    proxy.server.start()
+    try:
+        request = _direct_request(storage, noise(3 * MB), tmp_path)
+        async with HttpClient(connections=4, proxies=Proxies(http=proxy.url)) as http:
+            fetched = await fetch_file(http, request, NoProgress(), tuning=tuning)
+    finally:
+        proxy.server.stop()
 
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert not direct("https://cdn.example/file")
-    assert direct("http://cdn.example/file")  # only https goes through that proxy
+    assert fetched.sha256 == request.expected_sha256
+    assert len(proxy.seen) == storage.statuses.count(206) > 1  # every range, through the proxy
 
-    monkeypatch.setenv("NO_PROXY", "cdn.example")
-    assert direct("https://cdn.example/file")
+
+async def test_the_environment_is_not_read_by_the_client(
+    storage: FakeStorage, tmp_path: Path, tuning: Tuning, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    request = _direct_request(storage, noise(MB), tmp_path)
+
+    async with HttpClient(connections=2) as http:  # no proxies given: direct
+        fetched = await fetch_file(http, request, NoProgress(), tuning=tuning)
+
+    assert fetched.sha256 == request.expected_sha256
 
 
 async def test_ranges_capped_by_the_server_are_continued_without_backoff(

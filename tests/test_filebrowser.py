@@ -15,12 +15,10 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -36,6 +34,7 @@ from ignition.run.filebrowser import (
 )
 from ignition.run.service import ServiceSpec
 from ignition.settings import Settings, load_settings
+from support import answers, free_port, wait_for
 
 PASSWORD = "correct-horse-battery-staple"
 OUTSIDE_MARKER = b"OUTSIDE-THE-WORKSPACE"
@@ -47,13 +46,6 @@ OWNER = "127.0.0.1"
 _STRANGERS = itertools.count(1)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _make_tree(root: Path) -> tuple[Path, Path]:
@@ -79,7 +71,7 @@ def _settings(root: Path, workspace: Path, **overrides: object) -> Settings:
     defaults: dict[str, object] = {
         "workspace": workspace,
         "run_dir": root / "run",
-        "filebrowser_port": _free_port(),
+        "filebrowser_port": free_port(),
         "filebrowser_username": "admin",
     }
     return load_settings(**{**defaults, **overrides})
@@ -122,22 +114,18 @@ def _running(spec: ServiceSpec, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _wait_ready(spec: ServiceSpec, process: subprocess.Popen[bytes], log: Path) -> None:
-    assert spec.ready_url is not None
-    host_port = urlsplit(spec.ready_url).netloc
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    ready_url = spec.ready_url
+    assert ready_url is not None
+
+    def ready() -> bool:
         if process.poll() is not None:
             pytest.fail(f"copyparty exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            connection = http.client.HTTPConnection(host_port, timeout=2)
-            connection.request("GET", "/")
-            if connection.getresponse().status < 500:
-                return
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            connection.close()
-    pytest.fail(f"copyparty not ready after 30 s:\n{log.read_text()[-3000:]}")
+        return answers(ready_url)
+
+    try:
+        wait_for(ready, 30, "copyparty to answer", interval_s=0.05)
+    except AssertionError:
+        pytest.fail(f"copyparty not ready after 30 s:\n{log.read_text()[-3000:]}")
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,23 +23,10 @@ from ignition.errors import ConfigError
 from ignition.run import frontdoor
 from ignition.run.access import comfyui_access_lines
 from ignition.settings import Settings, load_settings
+from support import answers, free_port, http_status, require_tool, wait_for
 
 STANDIN = Path(__file__).parent / "standins" / "comfyui_ws.py"
 FOREIGN = "https://other-pod-8188.proxy.runpod.net"
-
-
-def _require_caddy() -> None:
-    if shutil.which("caddy") is None:
-        if os.environ.get("IGNITION_TEST_REQUIRE_TOOLS") == "1":
-            pytest.fail("caddy is required: apt-get install caddy")
-        pytest.skip("caddy is not installed (apt-get install caddy)")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _start_standin(host: str, port: int) -> subprocess.Popen[str]:
@@ -65,26 +47,6 @@ def _stop(process: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def _status(url: str, headers: dict[str, str] | None = None) -> int:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def _wait_until_answers(url: str) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        with contextlib.suppress(OSError):
-            if _status(url) < 500:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(url)
-        time.sleep(0.05)
 
 
 @dataclass
@@ -112,14 +74,14 @@ class Door:
 
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
-    _require_caddy()
+    require_tool("caddy")
     root = tmp_path_factory.mktemp("frontdoor")
     settings = load_settings(
         workspace=root / "workspace",
         run_dir=root / "run",
         home=root / "home",
-        comfyui_port=_free_port(),
-        comfyui_internal_port=_free_port(),
+        comfyui_port=free_port(),
+        comfyui_internal_port=free_port(),
         comfyui_auth=True,
         runpod_pod_id="testpod",
     )
@@ -146,7 +108,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         log=log,
     )
     try:
-        _wait_until_answers(spec.ready_url)
+        wait_for(lambda: answers(spec.ready_url), 15, "the front door to answer", interval_s=0.05)
         yield door
     finally:
         _stop(door.caddy)
@@ -356,7 +318,7 @@ async def test_own_origin_is_accepted_in_http_and_https_form(door: Door) -> None
 
 def test_comfyui_listens_on_loopback_only(door: Door) -> None:
     assert frontdoor.comfyui_bind(door.settings) == ("127.0.0.1", door.upstream_port)
-    assert _status(f"http://127.0.0.1:{door.upstream_port}/system_stats") == 200
+    assert http_status(f"http://127.0.0.1:{door.upstream_port}/system_stats") == 200
     others = ["127.0.0.2"] + [
         address.address
         for addresses in psutil.net_if_addrs().values()
@@ -443,7 +405,7 @@ def test_default_internal_port_and_its_limits(tmp_path: Path) -> None:
 def test_unusable_secrets_are_refused_with_a_hint(
     tmp_path: Path, overrides: dict[str, str], message: str
 ) -> None:
-    _require_caddy()
+    require_tool("caddy")
     settings = load_settings(workspace=tmp_path, run_dir=tmp_path / "run", **overrides)
     with pytest.raises(ConfigError, match=message):
         frontdoor.frontdoor_service(settings)

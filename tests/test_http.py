@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from ignition._http import HttpClient, RetryPolicy, redact_url
 
 

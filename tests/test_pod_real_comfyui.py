@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pod_harness import Pod, make_pod, wait_for
+from pod_harness import Pod, make_pod
+from support import wait_for
 
 _CHECKOUT = os.environ.get("COMFYUI_DIR")
 pytestmark = pytest.mark.skipif(

@@ -5,7 +5,7 @@ import io
 import json
 from pathlib import Path
 
-from conftest import Fakes
+from fakes.services import Fakes
 from helpers import FAST_RETRY, PLENTY_OF_DISK, serve_catalog
 from ignition.pipeline import provision
 from ignition.progress import RunDisplay, format_bytes

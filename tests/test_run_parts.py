@@ -15,7 +15,6 @@ import psutil
 import pytest
 
 from ignition.errors import ConfigError
-from ignition.run import supervisor
 from ignition.run.child import Child
 from ignition.run.comfyui import Listen, comfyui_service, overridden_flags
 from ignition.run.manager_config import manager_config_path, write_manager_config
@@ -24,7 +23,8 @@ from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import MASK, MaskingFormatter, known_secrets
 from ignition.run.supervisor import Service, Supervisor
 from ignition.settings import Settings, load_settings
-from pod_harness import STANDIN_DIR, free_port, require_tool
+from pod_harness import STANDIN_DIR
+from support import free_port, require_tool
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -169,11 +169,8 @@ def _service(name: str, code: str, ready_url: str | None) -> Service:
     return Service(name, lambda: spec)
 
 
-async def test_crashes_after_becoming_ready_are_restarted_not_given_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(supervisor, "_FIRST_DELAY_S", 0.01)
-    supervisor_ = Supervisor(dict(os.environ))
+async def test_crashes_after_becoming_ready_are_restarted_not_given_up() -> None:
+    supervisor_ = Supervisor(dict(os.environ), first_delay_s=0.01)
     # Ready at once (no URL to poll), then crashes: each run was a working one.
     flaky = _service("flaky", "import time; time.sleep(0.2); raise SystemExit(1)", None)
     # Exits before its ready URL (a closed port) ever answers: a crash loop.

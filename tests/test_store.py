@@ -10,23 +10,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 import yaml
 
-from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
+from fakes.services import Fakes
 from helpers import files_under, provision_now, staging_leftovers
 from ignition.cli import main
-from ignition.place.layout import COMFYUI_FOLDERS
+from ignition.comfyui_folders import COMFYUI_FOLDERS
 from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock
 from ignition.place.store import comfyui_store_args
 from ignition.settings import Settings
+from support import wait_for
 
 # Runs the CLI in a child and reports how many bytes it read through read(2) and friends
 # (/proc/self/io `rchar`, every thread included): the proof that a warm start reads no model.
@@ -81,13 +81,6 @@ def _statuses(report: dict[str, object]) -> list[str]:
     models = report["models"]
     assert isinstance(models, list)
     return [model["status"] for model in models]
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _publish(fakes: Fakes, count: int, data_bytes: int = 256 * 1024) -> dict[int, bytes]:
@@ -148,12 +141,14 @@ def test_processes_sharing_a_store_fetch_each_file_once(fakes: Fakes) -> None:
         pods = [
             _start(fakes, store, "--civitai", _ids(published), name=f"pod{n}") for n in range(3)
         ]
-        _wait_for(
+        wait_for(
             lambda: all(
                 fakes.civitai.counters.requests[f"/api/v1/model-versions/{v}"] == len(pods)
                 for v in published
             ),
+            20,
             "all pods to resolve every file",
+            interval_s=0.02,
         )
         time.sleep(0.3)
     finally:
@@ -185,7 +180,12 @@ def test_a_pod_fetches_other_files_while_waiting_for_locked_ones(fakes: Fakes) -
     try:
         pod = _start(fakes, store, "--civitai", _ids(published))
         fifth = store / "checkpoints" / "model_5.safetensors"
-        _wait_for(fifth.exists, "model 5 to be fetched while models 1-4 are locked elsewhere")
+        wait_for(
+            fifth.exists,
+            20,
+            "model 5 to be fetched while models 1-4 are locked elsewhere",
+            interval_s=0.02,
+        )
         assert files_under(store) == ["checkpoints/model_5.safetensors"]
     finally:
         for lock in other_pod:
@@ -207,7 +207,12 @@ def test_a_killed_holders_lock_is_taken_over(fakes: Fakes) -> None:
     # CivitAI keeps answering 429: the holder backs off and retries, holding the file's lock.
     fakes.civitai.throttle.remaining[download] = 1000
     holder = _start(fakes, store, "--civitai", "1", name="holder", IGNITION_LOCK_STALE_S="1")
-    _wait_for(lambda: fakes.civitai.counters.requests[download] >= 1, "the holder's download")
+    wait_for(
+        lambda: fakes.civitai.counters.requests[download] >= 1,
+        20,
+        "the holder's download",
+        interval_s=0.02,
+    )
     assert len(list(locks.iterdir())) == 1
     holder.send_signal(signal.SIGKILL)  # a pod stopped mid-download: no cleanup runs
     holder.communicate(timeout=10)

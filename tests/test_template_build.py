@@ -14,8 +14,10 @@ import pytest
 from ignition.cli import main
 from ignition.errors import ConfigError
 from ignition.template.build import SecretNames, TemplateInputs, build_request
+from ignition.template.image import PLACEHOLDER_IMAGE, choose_image, published_image
 from ignition.template.page import render_page
 from ignition.template.schema import CREATE_TEMPLATE, UPDATE_TEMPLATE, request_errors
+from support import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +28,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     for name in list(os.environ):
         if name.startswith(("CIVITAI", "HF_", "HUGGING", "RUNPOD", "COMFY", "FILEBROWSER")) or (
-            name in {"PERSISTENT_STORAGE", "ENABLE_MANAGER_UI"}
+            name in {"PERSISTENT_STORAGE", "ENABLE_MANAGER_UI", "IGNITION_IMAGE"}
         ):
             monkeypatch.delenv(name)
 
@@ -205,6 +207,79 @@ def test_dry_run_prints_the_request_with_the_key_masked_and_writes_nothing(
     assert "5e6f" not in out
     assert '"name": "Ignition ComfyUI"' in out
     assert not (tmp_path / "o").exists()
+
+
+def test_template_sh_finds_ignition_in_the_checkouts_venv(tmp_path: Path) -> None:
+    """After the README's install `ignition` is in .venv/bin, not on PATH (the seed's exit 127)."""
+    checkout = tmp_path / "checkout"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (checkout / "template.sh").write_bytes((REPO / "template.sh").read_bytes())
+    venv_ignition = checkout / ".venv" / "bin" / "ignition"
+    venv_ignition.write_text(f'#!/bin/sh\nexec {sys.executable} -m ignition "$@"\n', "utf-8")
+    venv_ignition.chmod(0o755)
+    bash = require_tool("bash")
+    env = {"PATH": str(Path(bash).parent), "HOME": str(tmp_path)}  # no ignition on this PATH
+    result = subprocess.run(
+        [bash, str(checkout / "template.sh"), "--output-dir", str(tmp_path / "out"), "--no-input"],
+        env={**env, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "runpod-template.json").is_file()
+
+
+def test_the_page_says_a_stop_deletes_outputs_and_models_and_how_to_keep_them(
+    tmp_path: Path,
+) -> None:
+    _, page = generate(tmp_path)
+    storage = page.split("## Storage", 1)[1].split("\n## ", 1)[0]
+    assert "Stop button" in storage and "outputs" in storage and "models" in storage
+    assert "NUKE_ON_STOP=false" in storage and "PERSISTENT_STORAGE" in storage
+
+
+def test_the_placeholder_image_is_warned_about_and_says_how_to_set_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ignition.cli.template.choose_image", lambda *_: PLACEHOLDER_IMAGE)
+    body, _ = generate(tmp_path)
+    assert body["image"] == PLACEHOLDER_IMAGE
+    err = capsys.readouterr().err
+    assert "placeholder" in err and "--image" in err and "IGNITION_IMAGE" in err
+
+
+def test_ignition_image_sets_the_image_and_the_flag_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IGNITION_IMAGE", "ghcr.io/me/mine:2")
+    assert generate(tmp_path)[0]["image"] == "ghcr.io/me/mine:2"
+    assert generate(tmp_path, "--image", "ghcr.io/me/other:3")[0]["image"] == "ghcr.io/me/other:3"
+    assert "placeholder" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "https://github.com/Some-One/My.Fork.git",
+        "git@github.com:Some-One/My.Fork.git",
+        "ssh://git@github.com/Some-One/My.Fork",
+    ],
+)
+def test_the_default_image_is_what_the_checkouts_workflow_publishes(
+    tmp_path: Path, remote: str
+) -> None:
+    git = require_tool("git")
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([git, "-C", str(tmp_path), "remote", "add", "origin", remote], check=True)
+    (tmp_path / "sub").mkdir()
+    assert published_image(tmp_path / "sub") == "ghcr.io/some-one/my.fork:latest"
+    assert choose_image(None, None, tmp_path / "sub") == "ghcr.io/some-one/my.fork:latest"
+
+
+def test_without_a_github_checkout_the_default_is_the_placeholder(tmp_path: Path) -> None:
+    assert published_image(tmp_path) is None
+    assert choose_image(None, None, tmp_path) == PLACEHOLDER_IMAGE
 
 
 def test_template_sh_wrapper_forwards_its_arguments(tmp_path: Path) -> None:

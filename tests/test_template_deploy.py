@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from fakes.runpod import FakeRunPod, Scripted
 from ignition._http import RetryPolicy
 from ignition.cli import main
+from ignition.cli import template as template_cli
 from ignition.errors import (
     ApiKeyRejectedError,
     ConfigError,
@@ -27,6 +28,7 @@ from ignition.errors import (
 )
 from ignition.template.build import TemplateInputs, build_request
 from ignition.template.deploy import deploy_template
+from ignition.template.image import choose_image
 from ignition.template.schema import request_errors
 
 API_KEY = "rpa_TESTKEY_3c9d1e"
@@ -80,7 +82,8 @@ def test_deploy_updates_the_template_that_already_has_the_name(
         ("PATCH", f"/v2/templates/{existing['id']}"),
     ]
     assert len(runpod.templates) == 2
-    assert runpod.templates[existing["id"]]["image"] == "ghcr.io/comfy-ignition/ignition:latest"
+    default_image = choose_image(None, None, Path(template_cli.__file__).parent)
+    assert runpod.templates[existing["id"]]["image"] == default_image
     assert f"updated template 'Ignition ComfyUI': id {existing['id']}" in capsys.readouterr().out
 
 
@@ -137,6 +140,8 @@ def test_a_wrong_key_says_to_check_runpod_api_key(
     captured = capsys.readouterr()
     assert "error [IGN601]: RunPod refused the API key (401: invalid api key)" in captured.err
     assert "check RUNPOD_API_KEY" in captured.err
+    # The hint is a line of its own, so a script can tell it from the message.
+    assert "\nhint: check RUNPOD_API_KEY" in captured.err
     assert "8a8a" not in captured.out + captured.err
     assert runpod.templates == {}
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ignition.resolve.catalog import load_catalog
+from ignition.catalog import load_catalog
 from ignition.template.pick import pick_models
 
 

@@ -7,8 +7,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from helpers import serve_catalog
 from ignition.spec.workflow import WorkflowModel, read_workflow
 from test_download_cli import ignition

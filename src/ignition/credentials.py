@@ -9,13 +9,13 @@ written to disk.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from ignition.atomic import write_atomic
 from ignition.settings import Settings
 
 _FILEBROWSER_PASSWORD = "filebrowser_password"  # noqa: S105 - a key name
@@ -76,9 +76,5 @@ def _read(path: Path) -> dict[str, str]:
 def _write(path: Path, data: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.parent.chmod(0o700)
-    temporary = path.with_suffix(".tmp")
-    # Created 0600 from the first byte: no window in which the secret is world-readable.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    temporary.replace(path)
+    # 0600 from the first byte: no window in which the secret is world-readable.
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)

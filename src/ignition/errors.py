@@ -5,7 +5,8 @@
     │   ├── ManifestError          ignition.yaml is unreadable or malformed
     │   └── LockfileError          ignition.lock is unreadable, malformed or does not fit
     ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
-    │   └── DuplicateEntryError    the same file listed twice (harmless: fetched once)
+    │   ├── DuplicateEntryError    the same file listed twice (harmless: fetched once)
+    │   └── MissingSourceError     a workflow needs a file and says nowhere where to get it
     ├── ResolveError               the source cannot tell us which bytes to fetch
     │   ├── ModelNotFoundError     404/410, unknown id, missing file in a repo
     │   ├── TokenMissingError      login required / token invalid
@@ -23,17 +24,20 @@
     │   ├── SourceChangedError     the file on the server changed under a partial download
     │   └── ChangedSinceLockedError  the source now serves other bytes than ignition.lock pins
     ├── PlaceError                 the verified file cannot be moved into place
+    ├── PrivateAddressError        a URL (or a redirect) leads to a loopback/private address
     └── DeployError                RunPod's API did not take the template (`template --deploy`)
         ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
         ├── TemplateRejectedError  400/422: RunPod's validation message
         └── RunPodUnreachableError no answer: network, DNS, TLS, timeout
 
 Codes are stable (they appear in `--json` output); `hint` always says what the user can do.
+`message` and `hint` are kept apart: records and `--json` carry them as two fields, the CLI prints
+the hint on its own line. `str()` joins them ("message — hint") for log lines only.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class IgnitionError(Exception):
@@ -46,6 +50,7 @@ class IgnitionError(Exception):
         self.hint = hint if hint is not None else self.default_hint
 
     def __str__(self) -> str:
+        """The one-line form for logs: the message, then the hint."""
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
 
@@ -66,8 +71,8 @@ class LockfileError(ConfigError):
 class SpecError(IgnitionError):
     code = "IGN200"
     default_hint = "check the spelling of the entry; `ignition catalog` lists the short names"
-    # Set by the parser: which list ("civitai" | "huggingface") and which entry, for reports.
-    source: str = ""
+    # Set by the parser: which list and which entry, for reports.
+    source: Literal["civitai", "huggingface"] = "civitai"
     entry: str = ""
 
 
@@ -159,6 +164,19 @@ class ChangedSinceLockedError(FetchError):
 
 class PlaceError(IgnitionError):
     code = "IGN500"
+
+
+class PrivateAddressError(IgnitionError):
+    """Refused before connecting: a public URL, or a redirect from one, that resolves to an
+    address on this machine or its network (loopback, RFC 1918, link-local such as the cloud
+    metadata service 169.254.169.254). Such a link in a workflow or a redirect could otherwise
+    make the pod fetch from its own services."""
+
+    code = "IGN700"
+    default_hint = (
+        "if this address is meant (a mirror on your own network), set "
+        "IGNITION_ALLOW_PRIVATE_URLS=1 and run again"
+    )
 
 
 class DeployError(IgnitionError):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -30,6 +33,7 @@ from ignition.errors import (
     FetchError,
     IgnitionError,
     MissingSourceError,
+    ModelNotFoundError,
     PlaceError,
     ResolveError,
     SpecError,
@@ -46,12 +50,13 @@ from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock, trusted_in_place, verified_in_place
 from ignition.place.store import models_root
 from ignition.progress import RunDisplay
-from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile
-from ignition.report import ModelOutcome, ProvisionReport
+from ignition.records import CivitaiRef, FetchRequest, ModelRef, ResolvedFile, SourceName
+from ignition.report import ModelOutcome, ProvisionReport, Status
 from ignition.resolve import explain_http_error, resolve
+from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
 from ignition.spec import parse_specs
-from ignition.spec.workflow import load_workflow, read_workflow, split_sources, workflow_needs
+from ignition.spec.workflow import read_workflow, split_sources, workflow_needs
 
 # Left free after the plan, so a full disk never takes the pod's logs and databases with it.
 DISK_RESERVE_BYTES = 256 * 1024 * 1024
@@ -103,15 +108,18 @@ async def provision(
     models_dir = models_root(settings)
     if settings.persistent_store is not None:
         display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
+    # Every retry of the run is shown as it happens (a run with no network says so at once).
+    policy = dataclasses.replace(retry or RetryPolicy(), on_retry=display.retrying)
     with display:
-        async with open_client(settings, retry) as client:
+        async with open_client(settings, policy) as client:
             display.set_phase("resolving")
-            resolved = await resolve_requested(client, settings, report, display.say)
+            resolved = await resolve_requested(client, settings, report, display)
             manifest = await asyncio.to_thread(Manifest, models_dir)
             planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
                 if outcome.status == "skipped":
                     display.finished(outcome)
+            _check_writable(planned, models_dir)
             _check_disk(planned, models_dir, free_bytes, report)
             if dry_run:
                 for item in planned:
@@ -129,14 +137,14 @@ def open_client(settings: Settings, retry: RetryPolicy | None = None) -> HttpCli
         settings.civitai_endpoint: _secret(settings.civitai_token),
         settings.hf_endpoint: _secret(settings.hf_token),
     }
-    return HttpClient(tokens, connections=settings.connections, retry=retry)
+    return HttpClient.from_settings(settings, tokens, retry=retry)
 
 
 async def resolve_requested(
     client: HttpClient,
     settings: Settings,
     report: ProvisionReport,
-    say: Callable[[str], None] | None = None,
+    display: RunDisplay | None = None,
 ) -> list[tuple[ResolvedFile, ModelOutcome]]:
     """Steps 1-2 of `provision`: what the env lists and IGNITION_MANIFEST ask for, resolved;
     with the manifest's lock, its files are taken from the lock as they are (pin/request.py)."""
@@ -147,17 +155,20 @@ async def resolve_requested(
         _record_error(outcome, request.problem)
         report.outcomes.append(outcome)
     for note in request.notes:
-        if say is not None:
-            say(note)
+        if display is not None:
+            display.say(note)
     wanted = request.settings
     parsed = parse_specs(wanted.civitai_models, wanted.huggingface_models)
     for error in parsed.errors:
-        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        status: Status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
         outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
         _record_error(outcome, error, status)
         report.outcomes.append(outcome)
     refs = [ref for ref in parsed.refs if ref.key not in request.pinned_keys]
-    refs += await _workflow_refs(client, wanted, report)
+    if display is not None:
+        _say_what_is_resolved(display, len(refs), wanted.comfyui_workflows)
+    links: dict[ModelRef, str] = {}  # workflow refs → the URL the workflow gave
+    refs += await _workflow_refs(client, wanted, report, links)
     pinned: list[tuple[ResolvedFile, ModelOutcome]] = []
     if request.lock is not None:
         files, unusable = locked_files(request.lock, request.lock_origin)
@@ -169,17 +180,27 @@ async def resolve_requested(
             outcome = _outcome_for(file)
             report.outcomes.append(outcome)
             pinned.append((file, outcome))
-    live = await _resolve_all(client, wanted, refs, report)
+    live = await _resolve_all(client, wanted, refs, report, links)
     if request.lock is not None:
         for _, outcome in live:
             outcome.warnings.append(f"not in {LOCK_NAME}: resolved now, not pinned")
     return pinned + live
 
 
+def _say_what_is_resolved(display: RunDisplay, entries: int, workflows: str) -> None:
+    """The run's first line: before any answer arrives, a log shows what is being asked for."""
+    parts = [f"{entries} model entr{'y' if entries == 1 else 'ies'}"] if entries else []
+    if count := len(split_sources(workflows)):
+        parts.append(f"{count} workflow{'' if count == 1 else 's'}")
+    if parts:
+        display.say(f"resolving {' and '.join(parts)}")
+
+
 async def _workflow_refs(
-    client: HttpClient, settings: Settings, report: ProvisionReport
+    client: HttpClient, settings: Settings, report: ProvisionReport, links: dict[ModelRef, str]
 ) -> list[ModelRef]:
     """Every model the workflows need, as refs; what can't be fetched becomes an outcome.
+    `links` gets each ref's URL as the workflow wrote it, for the report if it fails.
 
     A model with no known source that is already in its folder (the user uploaded it) counts
     as in place, unverified; otherwise it is "missing" and the run fails, because the workflow
@@ -202,6 +223,8 @@ async def _workflow_refs(
             seen.add(key)
             if need.ref is not None:
                 refs.append(need.ref)
+                if need.model.url is not None:
+                    links[need.ref] = need.model.url
                 continue
             outcome = ModelOutcome(
                 name=need.model.name,
@@ -231,12 +254,29 @@ async def _workflow_refs(
     return refs
 
 
+def _unreachable_hint(ref: ModelRef, settings: Settings) -> str:
+    """Check the network; and the endpoint variable of this entry's source, if it was set."""
+    field, name = (
+        ("civitai_endpoint", "CIVITAI_ENDPOINT")
+        if isinstance(ref, CivitaiRef)
+        else ("hf_endpoint", "HF_ENDPOINT")
+    )
+    endpoint = getattr(settings, field)
+    if endpoint == Settings.model_fields[field].default:
+        return "check the network connection, then run again"
+    return f"check the network connection and {name} ({endpoint}), then run again"
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
 async def _resolve_all(
-    client: HttpClient, settings: Settings, refs: list[ModelRef], report: ProvisionReport
+    client: HttpClient,
+    settings: Settings,
+    refs: list[ModelRef],
+    report: ProvisionReport,
+    links: dict[ModelRef, str],
 ) -> list[tuple[ResolvedFile, ModelOutcome]]:
     gate = asyncio.Semaphore(_RESOLVES_AT_ONCE)
 
@@ -251,15 +291,28 @@ async def _resolve_all(
             except NETWORK_ERRORS as error:
                 return ResolveError(
                     f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
-                    hint="check the network and CIVITAI_ENDPOINT / HF_ENDPOINT; run again",
+                    hint=_unreachable_hint(ref, settings),
                 )
 
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
     for ref, answer in zip(refs, answers, strict=True):
-        source = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
+        source: SourceName = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
         if isinstance(answer, IgnitionError):
-            outcome = ModelOutcome(name=ref.text, source=source)
+            # Where it was going stays in the report: a workflow's entry keeps its folder,
+            # file name and link, and its hint speaks of the workflow, not of list syntax.
+            outcome = ModelOutcome(
+                name=ref.text, source=source, folder=ref.folder, filename=ref.filename
+            )
+            link = links.get(ref)
+            if link is not None:
+                outcome.url = redact_url(link)
+                if isinstance(answer, ModelNotFoundError):
+                    answer.hint = (
+                        "the workflow's link for this model leads nowhere: fix the URL in the "
+                        f"workflow, or list the model in CIVITAI_MODELS/HUGGINGFACE_MODELS "
+                        f"with ':{ref.folder}'"
+                    )
             _record_error(outcome, answer)
             report.outcomes.append(outcome)
             continue
@@ -341,6 +394,24 @@ def _check_disk(
         f"not enough disk space in {models_dir}: the plan needs {_gb(report.needed_bytes)} "
         f"(+{_gb(DISK_RESERVE_BYTES)} kept free), {_gb(report.free_bytes)} is free; "
         f"short by {_gb(shortfall)}",
+    )
+    for item in planned:
+        _record_error(item.outcome, error)
+    planned.clear()
+
+
+def _check_writable(planned: list[_Planned], models_dir: Path) -> None:
+    """A folder the run cannot write to fails every pending file now, so that a dry run says
+    so too (instead of "planned") and a real run fails before resolving turns into waiting."""
+    probe = models_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not planned or os.access(probe, os.W_OK | os.X_OK):
+        return
+    error = PlaceError(
+        f"cannot write to {models_dir} ({probe} is not writable)",
+        hint="the models folder (or PERSISTENT_STORAGE) must be writable: fix its "
+        "permissions or choose another folder",
     )
     for item in planned:
         _record_error(item.outcome, error)
@@ -447,7 +518,7 @@ async def _fetch_and_place(
     item: _Planned,
     manifest: Manifest,
     progress: TransferProgress,
-) -> str:
+) -> Literal["skipped", "ok"]:
     """With the file's lock held (see `_claim`): in place already? → fetch into staging → check
     size, sha256, header → move into place → record. Returns the outcome's status ("skipped" or
     "ok").
@@ -508,5 +579,5 @@ async def _fetch_and_place(
     return "ok"
 
 
-def _record_error(outcome: ModelOutcome, error: IgnitionError, status: str = "failed") -> None:
+def _record_error(outcome: ModelOutcome, error: IgnitionError, status: Status = "failed") -> None:
     outcome.record_error(error, status)

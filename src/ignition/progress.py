@@ -9,17 +9,19 @@ replaced atomically at most once a second and at every file's end.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
+from ignition.atomic import write_atomic
 from ignition.report import ModelOutcome, ProvisionReport
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+    from ignition._http import RetryNotice
 
 
 def format_bytes(size: int | None) -> str:
@@ -55,6 +57,10 @@ def _bars(stream: TextIO) -> Progress:
     )
 
 
+# Where a run is, in the status file; "done" and "interrupted" are final.
+Phase = Literal["starting", "resolving", "fetching", "done", "interrupted"]
+
+
 class RunDisplay:
     """Progress for one provisioning run; `transfer(outcome)` hands a file its reporter."""
 
@@ -67,18 +73,23 @@ class RunDisplay:
         line_interval_s: float = 5.0,
         status_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        list_finished: bool = True,
     ) -> None:
+        """`list_finished=False`: no line per finished file, because a summary table listing
+        each one follows in the same log (the CLI's stdout and stderr going to one place)."""
         self.report = ProvisionReport()
+        self._list_finished = list_finished
         self._status_file = status_file
         self._stream = stream
         self._line_interval_s = line_interval_s
         self._status_interval_s = status_interval_s
         self._clock = clock
-        self._phase = "starting"
+        self._phase: Phase = "starting"
         self._last_status = float("-inf")
         self._status_broken = False
         self._bars: Progress | None = None
         self._total_task: TaskID | None = None
+        self._retry_said: dict[str, float] = {}  # host → when its last retry line was shown
         if tty:
             self._bars = _bars(stream)
 
@@ -103,11 +114,16 @@ class RunDisplay:
         self._phase = "done" if exc is None else "interrupted"
         self.write_status(force=True)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         self._phase = phase
-        if phase == "fetching" and self._bars is not None:
-            total = sum(o.size or 0 for o in self.report.outcomes if o.status == "pending")
-            self._total_task = self._bars.add_task("total", total=total or None)
+        if phase == "fetching":
+            pending = [o for o in self.report.outcomes if o.status == "pending"]
+            total = sum(o.size or 0 for o in pending)
+            if self._bars is not None:
+                self._total_task = self._bars.add_task("total", total=total or None)
+            elif pending:
+                # Without bars, this line is all a container log shows until the first file ends.
+                self.say(f"fetching {len(pending)} file(s), {format_bytes(total)}")
         self.write_status(force=True)
 
     def say(self, message: str) -> None:
@@ -116,13 +132,31 @@ class RunDisplay:
         else:
             print(message, file=self._stream, flush=True)
 
+    def retrying(self, notice: RetryNotice) -> None:
+        """One line when a request fails and will be tried again (RetryPolicy.on_retry): a run
+        with no network says so at once instead of waiting out its backoff in silence. Requests
+        to the same host fail together; they share a line every `line_interval_s`."""
+        now = self._clock()
+        if now - self._retry_said.get(notice.host, float("-inf")) < self._line_interval_s:
+            return
+        self._retry_said[notice.host] = now
+        self.say(
+            f"{notice.reason} — retrying {notice.what} in {notice.delay_s:.0f} s, "
+            f"for up to {notice.keeps_trying_s:.0f} s more"
+        )
+
     def transfer(self, outcome: ModelOutcome) -> FileProgress:
         return FileProgress(self, outcome)
 
     def finished(self, outcome: ModelOutcome) -> None:
+        if not self._list_finished:
+            self.write_status(force=True)
+            return
         where = f"{outcome.folder}/{outcome.filename}" if outcome.filename else outcome.name
         if outcome.status == "failed":
             self.say(f"FAILED {where}: {outcome.error}")
+            if outcome.hint:
+                self.say(f"       hint: {outcome.hint}")
         else:
             self.say(f"{outcome.status:<7} {where} ({format_bytes(outcome.size)})")
         self.write_status(force=True)
@@ -139,9 +173,8 @@ class RunDisplay:
             document["ok"] = None
         try:
             self._status_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self._status_file.with_name(f".{self._status_file.name}.tmp")
-            temporary.write_text(json.dumps(document, indent=1), "utf-8")
-            os.replace(temporary, self._status_file)  # noqa: PTH105 - atomic, like the rest
+            # Rewritten every second and rebuilt by the next run: not worth an fsync.
+            write_atomic(self._status_file, json.dumps(document, indent=1), durable=False)
         except OSError as error:
             self._status_broken = True
             self.say(f"warning: cannot write the status file {self._status_file}: {error}")

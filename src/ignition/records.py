@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+# The model services Ignition resolves against.
+SourceName = Literal["civitai", "huggingface"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ class ResolvedFile:
     """One file a source promised: where to ask for it, what it must hash to, where it goes."""
 
     ref: ModelRef
-    source: str  # "civitai" | "huggingface"
+    source: SourceName
     name: str  # what the user recognises: the catalog name, repo/path or "civitai:<version>"
     url: str  # the source's own download endpoint (never a presigned link: those expire)
     filename: str  # sanitised basename

@@ -1,17 +1,27 @@
 """What a provisioning run did, per model: the pipeline fills it in, progress and the CLI show
-it, the pod runtime reads `.ok`. Stable JSON shape (`--json`, the status file)."""
+it, the pod runtime reads `.ok`. Stable JSON shape (`--json`, the status file).
+
+The one mutable record, on purpose: it changes while the run proceeds. Only the pipeline (status,
+result) and the run display (`progress.py`: bytes so far) write it; the stages never see it, they
+exchange the frozen records of `records.py`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ignition.errors import IgnitionError
+from ignition.records import SourceName
 
-# ok: fetched now; skipped: already in place; planned: would be fetched (--dry-run);
-# duplicate: listed twice, handled once; missing: a workflow needs it, no source is known.
-# Anything but the first four is not in place.
-IN_PLACE_STATUSES = frozenset({"ok", "skipped", "planned", "duplicate"})
+# pending: not started; fetching: bytes arriving; ok: fetched now; skipped: already in place;
+# planned: would be fetched (--dry-run); duplicate: listed twice, handled once; missing: a
+# workflow needs it, no source is known; failed: see `error`, `code` and `hint`;
+# locked: pinned by `ignition lock` (its runs only).
+Status = Literal[
+    "pending", "fetching", "ok", "skipped", "planned", "duplicate", "missing", "failed", "locked"
+]
+IN_PLACE_STATUSES: frozenset[Status] = frozenset({"ok", "skipped", "planned", "duplicate"})
 
 
 @dataclass
@@ -19,16 +29,18 @@ class ModelOutcome:
     """One file (or one bad entry): updated in place as the run proceeds."""
 
     name: str
-    source: str  # "civitai" | "huggingface"
+    # "workflow": a workflow that cannot be read, or a model it needs that has no source;
+    # "manifest" / "lock": IGNITION_MANIFEST or its lock (or one of its records) is unusable.
+    source: SourceName | Literal["workflow", "manifest", "lock"]
     folder: str | None = None
     filename: str | None = None
     url: str | None = None  # redacted: no token, no signature
     size: int | None = None  # exact when known, else the source's estimate
     sha256: str | None = None
-    # pending | fetching | ok | skipped | planned | duplicate | missing | failed
-    status: str = "pending"
-    error: str | None = None
+    status: Status = "pending"
+    error: str | None = None  # what went wrong (the error's message)
     code: str | None = None
+    hint: str | None = None  # what to do about it, apart from the message
     path: str | None = None
     bytes_done: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -37,11 +49,12 @@ class ModelOutcome:
     def in_place(self) -> bool:
         return self.status in IN_PLACE_STATUSES
 
-    def record_error(self, error: IgnitionError, status: str = "failed") -> None:
-        """This entry failed (or `status`) because of `error`: its message and stable code."""
+    def record_error(self, error: IgnitionError, status: Status = "failed") -> None:
+        """This entry failed (or `status`) because of `error`: message, stable code, hint."""
         self.status = status
-        self.error = str(error)
+        self.error = error.message
         self.code = error.code
+        self.hint = error.hint or None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +67,7 @@ class ModelOutcome:
             "status": self.status,
             "error": self.error,
             "code": self.code,
+            "hint": self.hint,
             "filename": self.filename,
             "path": self.path,
             "bytes_done": self.bytes_done,
@@ -73,7 +87,7 @@ class ProvisionReport:
         """True only if every requested file is in place (or, in a dry run, could be)."""
         return all(outcome.in_place for outcome in self.outcomes)
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     def to_json(self) -> dict[str, Any]:

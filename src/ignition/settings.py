@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A template that references a RunPod secret the user never created passes the placeholder
@@ -22,6 +25,17 @@ _UNRESOLVED_PLACEHOLDER = "{{"
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+def _drop_unresolved_secret(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().startswith(_UNRESOLVED_PLACEHOLDER):
+        return None
+    return value.strip() if isinstance(value, str) else value
+
+
+# Every credential is one of these: the names of secret variables are derived from this type
+# (`SECRET_ENV_NAMES`), so a new credential is masked and kept from children by being declared.
+SecretSetting = Annotated[SecretStr | None, BeforeValidator(_drop_unresolved_secret)]
 
 
 class Settings(BaseSettings):
@@ -44,13 +58,13 @@ class Settings(BaseSettings):
     ignition_lock: str = Field("", validation_alias=_env("IGNITION_LOCK"))
 
     # --- credentials ---------------------------------------------------------------------------
-    civitai_token: SecretStr | None = Field(
+    civitai_token: SecretSetting = Field(
         None, validation_alias=_env("CIVITAI_TOKEN", "CIVITAI_API_KEY")
     )
-    hf_token: SecretStr | None = Field(
+    hf_token: SecretSetting = Field(
         None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
     )
-    runpod_api_key: SecretStr | None = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
+    runpod_api_key: SecretSetting = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
 
     # --- endpoints (mirrors and tests) ----------------------------------------------------------
     civitai_endpoint: str = Field("https://civitai.com", validation_alias=_env("CIVITAI_ENDPOINT"))
@@ -84,16 +98,14 @@ class Settings(BaseSettings):
     filebrowser_port: int = Field(8080, validation_alias=_env("FILEBROWSER_PORT"))
     filebrowser_enabled: bool = Field(True, validation_alias=_env("FILEBROWSER_ENABLED"))
     filebrowser_username: str = Field("admin", validation_alias=_env("FILEBROWSER_USERNAME"))
-    filebrowser_password: SecretStr | None = Field(
-        None, validation_alias=_env("FILEBROWSER_PASSWORD")
-    )
+    filebrowser_password: SecretSetting = Field(None, validation_alias=_env("FILEBROWSER_PASSWORD"))
     comfyui_auth: bool = Field(True, validation_alias=_env("COMFYUI_AUTH"))
     # Where ComfyUI listens on 127.0.0.1 while the front door owns COMFYUI_PORT (default +10000).
     comfyui_internal_port: int | None = Field(
         None, ge=1, le=65535, validation_alias=_env("COMFYUI_INTERNAL_PORT")
     )
-    comfyui_password: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
-    comfyui_api_token: SecretStr | None = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
+    comfyui_password: SecretSetting = Field(None, validation_alias=_env("COMFYUI_PASSWORD"))
+    comfyui_api_token: SecretSetting = Field(None, validation_alias=_env("COMFYUI_API_TOKEN"))
     enable_manager_ui: bool = Field(False, validation_alias=_env("ENABLE_MANAGER_UI"))
     comfy_flags: str = Field("--preview-method auto", validation_alias=_env("COMFY_FLAGS"))
     comfyui_python: str = Field(sys.executable, validation_alias=_env("COMFYUI_PYTHON"))
@@ -101,27 +113,42 @@ class Settings(BaseSettings):
     nuke_on_stop: bool = Field(True, validation_alias=_env("NUKE_ON_STOP"))
     privacy_mode: bool = Field(True, validation_alias=_env("PRIVACY_MODE"))
     monitor_interval_s: float = Field(120.0, validation_alias=_env("IGNITION_MONITOR_INTERVAL"))
+    # The first wait before a crashed service is restarted; it doubles while the service keeps
+    # crashing (up to 60 s). Tests shorten it rather than wait out real seconds.
+    restart_delay_s: float = Field(2.0, gt=0, validation_alias=_env("IGNITION_RESTART_DELAY_S"))
 
     # --- transfer ------------------------------------------------------------------------------
     connections: int = Field(16, ge=1, le=256, validation_alias=_env("IGNITION_CONNECTIONS"))
+    # Let links and redirects lead to loopback/private/link-local addresses (a mirror on the
+    # LAN); off, a public host can never send a request to the pod itself or its network.
+    allow_private_urls: bool = Field(False, validation_alias=_env("IGNITION_ALLOW_PRIVATE_URLS"))
+    # Proxies, under the names curl and pip read (upper or lower case); NO_PROXY lists the hosts
+    # reached directly. The HTTP client is given these: it never reads the environment.
+    https_proxy: str | None = Field(None, validation_alias=_env("HTTPS_PROXY", "https_proxy"))
+    http_proxy: str | None = Field(None, validation_alias=_env("HTTP_PROXY", "http_proxy"))
+    no_proxy: str = Field("", validation_alias=_env("NO_PROXY", "no_proxy"))
+
+    # --- `ignition template` ---------------------------------------------------------------------
+    # The image the template runs, when --image is not given (template/image.py: the default).
+    image: str | None = Field(None, validation_alias=_env("IGNITION_IMAGE"))
 
     # --- RunPod-injected -----------------------------------------------------------------------
     runpod_pod_id: str | None = Field(None, validation_alias=_env("RUNPOD_POD_ID"))
 
-    @field_validator(
-        "civitai_token",
-        "hf_token",
-        "runpod_api_key",
-        "filebrowser_password",
-        "comfyui_password",
-        "comfyui_api_token",
-        mode="before",
-    )
+    # The environment Ignition was started with, for the children's (see run/child_env.py).
+    _environ: dict[str, str] = PrivateAttr(default_factory=lambda: dict(os.environ))
+
+    @field_validator("models_dir_override", "workspace", mode="after")
     @classmethod
-    def _drop_unresolved_secret(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().startswith(_UNRESOLVED_PLACEHOLDER):
-            return None
-        return value.strip() if isinstance(value, str) else value
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        # `IGNITION_MODELS_DIR=~/models` (or `--models-dir=~/models`, which no shell expands)
+        # means the home folder, never a folder named "~" in the current directory.
+        return value.expanduser() if value is not None else None
+
+    @field_validator("persistent_storage", mode="after")
+    @classmethod
+    def _expand_home_in_store(cls, value: str) -> str:
+        return str(Path(value.strip()).expanduser()) if value.strip().startswith("~") else value
 
     @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
     @classmethod
@@ -152,6 +179,24 @@ class Settings(BaseSettings):
     def control_socket(self) -> Path:
         return self.run_dir / "control.sock"
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The process environment as it was when these settings were read (read-only)."""
+        return MappingProxyType(self._environ)
+
+    def unresolved_secret_warnings(self) -> list[str]:
+        """One message per env var holding a `{{ RUNPOD_SECRET_* }}` RunPod did not resolve.
+
+        Such a value counts as unset; without this warning a gated download would say "set
+        HF_TOKEN" to a user whose template does set it.
+        """
+        return [
+            f"{name} is {value.strip()!r}: RunPod has no such secret, so {name} counts as unset; "
+            "create the secret in RunPod (Settings → Secrets) or remove the variable"
+            for name in sorted(SECRET_ENV_NAMES)
+            if (value := self._environ.get(name, "")).strip().startswith(_UNRESOLVED_PLACEHOLDER)
+        ]
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment, then apply explicit overrides (CLI flags win over env vars)."""
@@ -159,25 +204,17 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**clean)
 
 
-def unresolved_secret_warnings() -> list[str]:
-    """One message per env var holding a `{{ RUNPOD_SECRET_* }}` RunPod did not resolve.
+def _field_env_names(*, secret_only: bool) -> frozenset[str]:
+    names: set[str] = set()
+    for info in Settings.model_fields.values():
+        if secret_only and SecretStr not in typing.get_args(info.annotation):
+            continue
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(choice for choice in alias.choices if isinstance(choice, str))
+    return frozenset(names)
 
-    Such a value counts as unset; without this warning a gated download would say "set HF_TOKEN"
-    to a user whose template does set it.
-    """
-    names = (
-        "CIVITAI_TOKEN",
-        "CIVITAI_API_KEY",
-        "HF_TOKEN",
-        "HUGGING_FACE_HUB_TOKEN",
-        "FILEBROWSER_PASSWORD",
-        "COMFYUI_PASSWORD",
-        "COMFYUI_API_TOKEN",
-        "RUNPOD_API_KEY",
-    )
-    return [
-        f"{name} is {value.strip()!r}: RunPod has no such secret, so {name} counts as unset; "
-        "create the secret in RunPod (Settings → Secrets) or remove the variable"
-        for name in names
-        if (value := os.environ.get(name, "")).strip().startswith(_UNRESOLVED_PLACEHOLDER)
-    ]
+
+# Every variable Settings reads, and those among them that carry a credential.
+SETTINGS_ENV_NAMES = _field_env_names(secret_only=False)
+SECRET_ENV_NAMES = _field_env_names(secret_only=True)

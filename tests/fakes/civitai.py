@@ -91,6 +91,7 @@ class FakeCivitai:
             "name": f"v{version.version_id}",
             "status": "Published",
             "availability": "EarlyAccess" if version.early_access_deadline else "Public",
+            "earlyAccessEndsAt": version.early_access_deadline,
             "model": {"name": f"Model {version.model_id}", "type": version.model_type},
             "files": [
                 {

@@ -2,12 +2,18 @@
 
 Each command module exposes `register(subparsers)`, which adds its parser and sets `handler`
 to a function taking the parsed namespace and returning the exit code.
+
+Exit codes shared by every command: 0 done, 1 the command's own "not all fine" (documented per
+command), 2 unusable flags, settings or files (one line on stderr, never a traceback),
+130 interrupted (Ctrl-C), 141 the reader of stdout went away (`ignition catalog | head -3`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +21,11 @@ from pydantic import ValidationError
 
 from ignition import __version__
 from ignition.errors import ConfigError, IgnitionError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE: what `yes | head -1` leaves in $PIPESTATUS, so scripts see the usual code.
+EXIT_BROKEN_PIPE = 141
 
 # Imported by name, and only the one being run: `ignition status` (the image's HEALTHCHECK,
 # every 30 s) must not pay for the aiohttp/jsonschema imports of commands it doesn't run.
@@ -54,15 +65,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit (a traceback)
     except IgnitionError as error:
-        print(f"error [{error.code}]: {error}", file=sys.stderr)
-        return 2
+        hint = f"\nhint: {error.hint}" if error.hint else ""
+        return _fail(f"error [{error.code}]: {error.message}{hint}")
     except ValidationError as error:
         # Which variable and why, never pydantic's full text: it repeats the value it rejected.
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"])
             print(f"error [{ConfigError.code}]: {where}: {problem['msg']}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        # A path the user gave that the system refuses (a file where a folder belongs, no
+        # permission, a full disk): the path and the reason, no traceback.
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(f"error [{ConfigError.code}]: {where}{error.strerror or error}")
     return code
+
+
+def _fail(line: str, code: int = EXIT_USAGE) -> int:
+    # If stderr is gone too, the exit code is all that is left to say it.
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr)
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of the dead pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

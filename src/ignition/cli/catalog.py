@@ -6,23 +6,29 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ignition.resolve.catalog import CatalogEntry
+    from ignition.catalog import CatalogEntry
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "catalog",
         help="list the short model names for HUGGINGFACE_MODELS",
-        description="List Ignition's catalog of short names (name, folder, source, description).",
+        description=(
+            "List Ignition's catalog of short names: name, ComfyUI folder, approximate size, "
+            "description and the Hugging Face file it fetches."
+        ),
+        epilog="example: ignition catalog | grep -i flux",
     )
-    parser.add_argument("--markdown", action="store_true", help="print README's Markdown table")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the Markdown table of docs/catalog.md"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: loading the resolve package pulls aiohttp, which the HEALTHCHECK's
     # `ignition status` (it builds the same parser) must not pay for.
-    from ignition.resolve.catalog import load_catalog
+    from ignition.catalog import load_catalog
 
     entries = list(load_catalog().values())
     print(markdown_table(entries) if args.markdown else plain_table(entries))
@@ -30,16 +36,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def markdown_table(entries: list[CatalogEntry]) -> str:
-    lines = ["| Name | Folder | Hugging Face file | Description |", "|---|---|---|---|"]
+    lines = [
+        "| Name | Folder | Size | Hugging Face file | Description |",
+        "|---|---|---:|---|---|",
+    ]
     lines += [
-        f"| `{e.name}` | {e.folder} | `{e.repo}/{e.path}` | {e.description} |" for e in entries
+        f"| `{e.name}` | {e.folder} | {_size(e)} | `{e.repo}/{e.path}` | {e.description} |"
+        for e in entries
     ]
     return "\n".join(lines)
 
 
 def plain_table(entries: list[CatalogEntry]) -> str:
-    header = ("NAME", "FOLDER", "DESCRIPTION")
-    rows = [header, *((e.name, e.folder, e.description) for e in entries)]
-    name_width = max(len(r[0]) for r in rows)
-    folder_width = max(len(r[1]) for r in rows)
-    return "\n".join(f"{r[0].ljust(name_width)}  {r[1].ljust(folder_width)}  {r[2]}" for r in rows)
+    header = ("NAME", "FOLDER", "SIZE", "DESCRIPTION", "SOURCE")
+    rows = [header, *((e.name, e.folder, _size(e), e.description, _source(e)) for e in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[4]])
+        for row in rows
+    )
+
+
+def _size(entry: CatalogEntry) -> str:
+    if entry.size_gb is None:
+        return "?"
+    return f"{entry.size_gb:.1f} GB" if entry.size_gb >= 1 else f"{entry.size_gb * 1000:.0f} MB"
+
+
+def _source(entry: CatalogEntry) -> str:
+    return f"{entry.repo}/{entry.path}"  # also a valid --hf entry, for that exact file

@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Read the connection log (IGNITION_CONNECTIONS_LOG) and print one row per remote "
             "address and process. Addresses are shown as logged: nothing is resolved."
         ),
+        epilog="example: ignition connections",
     )
     parser.set_defaults(handler=run)
 

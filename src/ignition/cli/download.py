@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from ignition.cli._paths import require_model_folders
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
-from ignition.settings import load_settings, unresolved_secret_warnings
+from ignition.settings import load_settings
 
-# 0: every file in place; 1: at least one model failed; 2: unusable flags or settings.
+# 0: every file in place; 1: at least one model failed; 2: unusable flags or settings;
+# 130: interrupted (partials are kept and resumed by the next run).
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: Any) -> None:
@@ -29,6 +34,7 @@ def register(subparsers: Any) -> None:
             "the environment (CIVITAI_TOKEN, HF_TOKEN), never from flags, so they never show "
             "up in `ps`."
         ),
+        epilog="example: ignition download --hf clip_l,ae --models-dir ./models --dry-run",
     )
     parser.add_argument("--civitai", metavar="LIST", help="CivitAI version ids or URLs")
     parser.add_argument("--hf", metavar="LIST", help="HF short names, repos, files or URLs")
@@ -60,28 +66,63 @@ def run(args: argparse.Namespace) -> int:
         overrides["huggingface_models"] = args.hf or ""
         overrides["comfyui_workflows"] = ",".join(args.workflow or ())
     settings = load_settings(**overrides)  # a bad value is reported by cli.main
-    for warning in unresolved_secret_warnings():
+    require_model_folders(settings, args)
+    for warning in settings.unresolved_secret_warnings():
         print(f"warning: {warning}", file=sys.stderr)
-    # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
-    display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
-    from ignition.pipeline import provision
+    # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts. When
+    # both end in the same log, the summary table lists each file: progress does not repeat it.
+    display = RunDisplay(
+        settings.status_file,
+        stream=sys.stderr,
+        tty=sys.stderr.isatty(),
+        list_finished=args.json or not _same_destination(sys.stdout, sys.stderr),
+    )
+    from ignition.pipeline import free_bytes_at, provision
+    from ignition.place.store import models_root
 
-    report = asyncio.run(provision(settings, dry_run=args.dry_run, display=display))
+    started = time.monotonic()
+    try:
+        report = asyncio.run(provision(settings, dry_run=args.dry_run, display=display))
+    except KeyboardInterrupt:
+        print(
+            "interrupted: partial downloads are kept and resume on the next `ignition download`",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print_summary(report, dry_run=args.dry_run)
+        root = models_root(settings)
+        free_after = free_bytes_at(root) if root.is_dir() else report.free_bytes
+        print_summary(
+            report,
+            dry_run=args.dry_run,
+            elapsed_s=time.monotonic() - started,
+            free_bytes=free_after,
+        )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
+def _same_destination(first: Any, second: Any) -> bool:
+    try:
+        a, b = os.fstat(first.fileno()), os.fstat(second.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False  # not real files (tests' captured streams): keep both listings
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def print_summary(
+    report: ProvisionReport, *, dry_run: bool, elapsed_s: float, free_bytes: int | None
+) -> None:
+    """One row per model, then the counts, the time taken and the disk space left after it."""
     rows = [
         (
             o.status,
             f"{o.folder}/{o.filename}" if o.filename else o.name,
             format_bytes(o.size),
             o.source,
-            o.error or "; ".join(o.warnings),
+            # The code too: it is what `--json`, downloads.json and the docs' tables key on.
+            f"[{o.code}] {o.error}" if o.error and o.code else o.error or "; ".join(o.warnings),
         )
         for o in report.outcomes
     ]
@@ -89,14 +130,16 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
         print("nothing to download (CIVITAI_MODELS, HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS empty)")
         return
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
+    for row, outcome in zip(rows, report.outcomes, strict=True):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[4]]).rstrip())
+        if outcome.error and outcome.hint:
+            print(f"{'':{sum(widths) + 8}}hint: {outcome.hint}")
     counts = ", ".join(
         f"{report.count(status)} {status}"
         for status in ("ok", "skipped", "planned", "duplicate", "missing", "failed")
         if report.count(status)
     )
     plan = f"; {format_bytes(report.needed_bytes)} to fetch" if dry_run else ""
-    free = f", {format_bytes(report.free_bytes)} free" if report.free_bytes is not None else ""
-    print(f"{counts}{plan}{free}")
+    free = f", {format_bytes(free_bytes)} free" if free_bytes is not None else ""
+    print(f"{counts}{plan}{free}; {elapsed_s:.1f} s")

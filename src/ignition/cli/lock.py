@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
             "once and hashed). A pod started with the manifest and this lock provisions exactly "
             "these bytes. Only the manifest is locked, never CIVITAI_MODELS & co."
         ),
+        epilog="example: ignition lock ignition.yaml && ignition lock --check ignition.yaml",
     )
     parser.add_argument("manifest", nargs="?", metavar="MANIFEST", help="path or http(s) URL")
     parser.add_argument(

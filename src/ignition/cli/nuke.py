@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "temp dir and HOME's caches, config and shell history. Never touches "
             "PERSISTENT_STORAGE, never follows symlinks."
         ),
+        epilog="example: ignition nuke --yes",
     )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(handler=run)

@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Stops ComfyUI and starts it again at once. Models, data and the container stay. "
             "Also retries a ComfyUI that was left down after a crash loop."
         ),
+        epilog="example: ignition restart --manager-ui on",
     )
     parser.add_argument(
         "--manager-ui",

@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Given a COMMAND (the image's `docker run IMAGE ignition --version`, "
             "`docker run IMAGE bash`), runs that instead of starting the pod."
         ),
+        epilog=(
+            "example: docker run --gpus all -p 8188:8188 -p 8080:8080 IMAGE "
+            "(the image's entrypoint is `ignition start`)"
+        ),
     )
     parser.add_argument(
         "command",

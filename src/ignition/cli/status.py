@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "restarts, last exit code), shows download progress and the URLs. Exit codes: "
             f"0 ComfyUI alive, {UNHEALTHY} ComfyUI down, {NOT_RUNNING} supervisor not running."
         ),
+        epilog="example: ignition status --json",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_run)

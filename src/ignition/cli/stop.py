@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Stops ComfyUI and the file browser, runs the nuke when ComfyUI had become ready and "
             "NUKE_ON_STOP is true (deleting models and user data), and ends the container."
         ),
+        epilog="example: ignition stop",
     )
     parser.set_defaults(handler=_run)
 

@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ignition.atomic import write_atomic
+from ignition.cli._paths import require_folder
 from ignition.errors import ConfigError
 from ignition.settings import Settings, load_settings
 from ignition.template.build import (
     DEFAULT_CONTAINER_DISK_GB,
-    DEFAULT_IMAGE,
     DEFAULT_NAME,
     DEFAULT_VOLUME_GB,
     SecretNames,
@@ -24,6 +25,7 @@ from ignition.template.build import (
     build_request,
     render_json,
 )
+from ignition.template.image import choose_image, placeholder_warning
 from ignition.template.page import render_page
 from ignition.template.pick import pick_models
 from ignition.template.schema import CREATE_TEMPLATE, request_errors
@@ -42,6 +44,10 @@ def register(subparsers: Any) -> None:
             "description page). With --deploy, create the template through RunPod's API using "
             "RUNPOD_API_KEY, or update the one that already has its name."
         ),
+        epilog=(
+            "example: ignition template --hf flux1-schnell,clip_l,ae "
+            "--image ghcr.io/OWNER/REPO:latest"
+        ),
     )
     parser.add_argument("--deploy", action="store_true", help="create or update it on RunPod")
     parser.add_argument(
@@ -53,7 +59,11 @@ def register(subparsers: Any) -> None:
         "--output-dir", type=Path, default=Path(), help="where to write the files (default: .)"
     )
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"default: {DEFAULT_NAME}")
-    parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"default: {DEFAULT_IMAGE}")
+    parser.add_argument(
+        "--image",
+        help="the Docker image (default: IGNITION_IMAGE, else ghcr.io/OWNER/REPO:latest for the "
+        "GitHub checkout Ignition runs from, which .github/workflows/image.yml publishes)",
+    )
     parser.add_argument(
         "--civitai", metavar="IDS", help="CivitAI version ids, comma-separated (CIVITAI_MODELS)"
     )
@@ -119,6 +129,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     inputs = _inputs(args, settings)
+    warning = placeholder_warning(inputs.image)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     body = build_request(inputs)
     problems = request_errors(body, CREATE_TEMPLATE)
     if problems:
@@ -135,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         if settings.runpod_api_key is None:
             print("note: RUNPOD_API_KEY is not set; --deploy would stop there", file=sys.stderr)
         return 0
+    require_folder(args.output_dir, "--output-dir")
     written = _write(
         args.output_dir, {JSON_FILE: render_json(body), MARKDOWN_FILE: render_page(inputs)}
     )
@@ -147,10 +161,16 @@ def run(args: argparse.Namespace) -> int:
                 hint="export RUNPOD_API_KEY (Settings → API Keys in the RunPod console); "
                 "or import the written JSON by hand",
             )
+        from ignition._http import Proxies
         from ignition.template.deploy import deploy_template
 
         deployed = asyncio.run(
-            deploy_template(body, api_url=settings.runpod_api_url, api_key=settings.runpod_api_key)
+            deploy_template(
+                body,
+                api_url=settings.runpod_api_url,
+                api_key=settings.runpod_api_key,
+                proxies=Proxies.of(settings),
+            )
         )
         verb = "created" if deployed.created else "updated"
         print(f"{verb} template {deployed.name!r}: id {deployed.template_id}")
@@ -168,7 +188,7 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
         civitai, huggingface = pick_models(input, print)
     return TemplateInputs(
         name=args.name,
-        image=args.image,
+        image=choose_image(args.image, settings.image, Path(__file__).parent),
         civitai_models=civitai,
         huggingface_models=huggingface,
         manifest=args.manifest,
@@ -195,8 +215,6 @@ def _write(directory: Path, files: dict[str, str]) -> list[Path]:
     written = []
     for name, text in files.items():
         path = directory / name
-        partial = directory / f".{name}.partial"
-        partial.write_bytes(text.encode("utf-8"))
-        partial.replace(path)
+        write_atomic(path, text, durable=False)
         written.append(path)
     return written

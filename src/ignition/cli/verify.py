@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ignition.cli._paths import require_model_folders
 from ignition.place.manifest import Manifest
 from ignition.place.present import Rechecked, recheck_all
 from ignition.progress import format_bytes
@@ -28,6 +29,7 @@ def register(subparsers: Any) -> None:
             "Missing or changed files are reported and forgotten, so `ignition download` "
             "fetches them again. Exit 0 only if every file matches."
         ),
+        epilog="example: ignition verify --models-dir /workspace/ComfyUI/models",
     )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--json", action="store_true", help="machine-readable results")
@@ -36,6 +38,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(models_dir_override=args.models_dir)
+    require_model_folders(settings, args)
     roots = [settings.models_dir]
     if settings.persistent_store is not None and settings.persistent_store != roots[0]:
         roots.append(settings.persistent_store)

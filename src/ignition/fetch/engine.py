@@ -1,7 +1,8 @@
 """The download engine: one file, many ranged connections, resumable, verified while it arrives.
 
-`fetch_file` turns a FetchRequest into a verified file at `request.staging_path`. Its connections
-come from the budget shared by every file fetched through the same HttpClient.
+`fetch_file` turns a FetchRequest into a verified file at `request.staging_path`. Its transfers
+hold slots of the budget shared by every file fetched through the same HttpClient, and its
+ranges go over the transport the client picks (`HttpClient.ranged`).
 
 Every retry is bounded: transient failures (cut connections, 5xx, 429, stalls, expired links)
 are retried with backoff until `Tuning.max_failures` happen in a row without a byte of progress;
@@ -18,19 +19,22 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ignition._http import (
     NETWORK_ERRORS,
     HttpClient,
+    RangedAnswer,
     Response,
-    RetryPolicy,
+    StreamError,
     describe_network_error,
     is_certificate_error,
     raise_for_status,
     redact_url,
 )
+from ignition.atomic import move_into_place
 from ignition.errors import (
     ChecksumMismatchError,
     DiskFullError,
@@ -41,7 +45,6 @@ from ignition.errors import (
     TransferStalledError,
 )
 from ignition.fetch._memory import keep_socket_buffers_in_heap
-from ignition.fetch.budget import ConnectionBudget, budget_for
 from ignition.fetch.disk import reserve, write_at
 from ignition.fetch.hashing import PrefixHasher
 from ignition.fetch.progress import TransferProgress
@@ -54,14 +57,12 @@ from ignition.fetch.resume import (
 )
 from ignition.fetch.segments import Segment, SegmentPlan
 from ignition.fetch.verify import check_body_start
-from ignition.fetch.wire import WireError, direct
 from ignition.records import FetchedFile, FetchRequest
 
 _UNKNOWN_END = 1 << 62
-_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Ranged requests to storage are retried here, not in the client: the engine knows which bytes
-# are still missing and gives its connection slot to others while it backs off.
-_NO_CLIENT_RETRY = RetryPolicy(attempts=1)
+# Ranged requests to storage are retried here, not in the client (`HttpClient.ranged` asks
+# once): the engine knows which bytes are still missing and gives its connection slot to others
+# while it backs off.
 # Whole-file attempts: a bad sha256 earns one refetch, a changed source up to two restarts.
 _MAX_ATTEMPTS = 3
 _MIN_SAVE_BYTES = 32 << 20
@@ -95,12 +96,12 @@ class _Retryable(Exception):
         self,
         reason: str,
         *,
-        delay_s: float | None = None,
+        retry_after: str | None = None,
         stalled: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.delay_s = delay_s
+        self.retry_after = retry_after  # the server's Retry-After header, if it sent one
         self.stalled = stalled
 
 
@@ -140,7 +141,7 @@ async def fetch_file(
         transfer = _FileTransfer(client, request, progress, knobs)
         try:
             size, sha256 = await transfer.run()
-        except DiskFullError:
+        except (DiskFullError, SizeMismatchError):
             discard_partial(request.staging_path)
             raise
         except _StartOver as reason:
@@ -164,7 +165,8 @@ async def fetch_file(
             if not transfer.kept_bytes:
                 discard_partial(request.staging_path)  # nothing worth resuming
             raise
-        part_path(request.staging_path).replace(request.staging_path)
+        # Not durable yet: installing it fsyncs the data and the model folder.
+        move_into_place(part_path(request.staging_path), request.staging_path, durable=False)
         discard_partial(request.staging_path)
         return FetchedFile(request.staging_path, size, sha256)
     raise AssertionError("unreachable: every attempt returns or raises")
@@ -184,7 +186,6 @@ class _FileTransfer:
         self._request = request
         self._progress = progress
         self._tuning = tuning
-        self._budget: ConnectionBudget = budget_for(client)
         self._label = request.label
         self._url = request.url  # becomes the presigned storage URL after the first request
         self._content_type: str | None = None
@@ -254,7 +255,7 @@ class _FileTransfer:
         """The first request: discover the source, then stream its answer as the first segment."""
         while True:
             delay: float | None = None
-            async with self._budget, contextlib.AsyncExitStack() as stack:
+            async with self._client.transfer_slot(), contextlib.AsyncExitStack() as stack:
                 first, last = self._first_range()
                 try:
                     # Always through the source's endpoint: a new run needs a fresh presigned
@@ -265,8 +266,9 @@ class _FileTransfer:
                     self._url = str(response.url)
                     if not await self._discover(response, first):
                         return
+                    answer = self._client.answer(response, buffer_bytes=self._tuning.buffer_bytes)
                     if self._plan is None:
-                        await self._stream_single(response, first)
+                        await self._stream_single(answer, first)
                         return
                 except NETWORK_ERRORS as error:
                     # The client already retried this request under its policy.
@@ -278,7 +280,7 @@ class _FileTransfer:
                 except _Retryable as failure:
                     delay = self._failed(failure)
                 else:
-                    delay = await self._stream_first(response, workers)
+                    delay = await self._stream_first(answer, workers)
                     break
             if delay:
                 await self._client.retry.sleep(delay)
@@ -301,7 +303,7 @@ class _FileTransfer:
     def _new_plan(self, missing: list[tuple[int, int]]) -> SegmentPlan:
         return SegmentPlan(
             missing,
-            connections=self._budget.connections,
+            connections=self._client.connections,
             piece_bytes=self._tuning.piece_bytes,
             min_split_bytes=self._tuning.min_split_bytes,
         )
@@ -376,25 +378,25 @@ class _FileTransfer:
             raise _Retryable(f"asked for byte {segment.position}, got a range at {start}")
 
     # --- segments -------------------------------------------------------------------------------
-    async def _stream_first(self, response: Response, workers: asyncio.TaskGroup) -> float | None:
+    async def _stream_first(self, answer: RangedAnswer, workers: asyncio.TaskGroup) -> float | None:
         """Stream the first answer as the first piece while helpers take the next ones."""
         plan = self._plan
         assert plan is not None and self._state.size is not None
         segment = plan.take()
         assert segment is not None
         remaining = self._state.size - self._state.done.total()
-        helpers = min(self._budget.connections, math.ceil(remaining / self._tuning.min_split_bytes))
+        helpers = min(self._client.connections, math.ceil(remaining / self._tuning.min_split_bytes))
         # Helpers take the other pieces, then steal; each waits for a slot of the shared budget.
         for _ in range(helpers - 1):
             workers.create_task(self._work())
-        return await self._fetch_into(segment, response)
+        return await self._fetch_into(segment, answer)
 
     async def _work(self) -> None:
         """Take segments (stealing when none are free) until the file needs no more."""
         plan = self._plan
         assert plan is not None
         while True:
-            async with self._budget:
+            async with self._client.transfer_slot():
                 segment = plan.take()
                 if segment is None:
                     return
@@ -402,154 +404,101 @@ class _FileTransfer:
             if delay:
                 await self._client.retry.sleep(delay)
 
-    async def _fetch_into(self, segment: Segment, response: Response | None) -> float | None:
-        """Fetch one segment (on `response` if already open). Returns a backoff after a failure."""
+    async def _fetch_into(self, segment: Segment, answer: RangedAnswer | None) -> float | None:
+        """Fetch one segment (from `answer` if already open). Returns a backoff after a failure."""
         assert self._plan is not None
         try:
-            if response is None and direct(self._url) and await self._fetch_wire(segment):
-                return None
-            async with contextlib.AsyncExitStack() as stack:
-                if response is None:
-                    response = await self._open_range(stack, segment)
-                await self._stream(response, segment)
+            if answer is not None:
+                await answer.stream_into(segment, self._write)
+            else:
+                await self._fetch_range(segment)
         except _Retryable as failure:
             return self._failed(failure)
-        except WireError as error:
+        except StreamError as error:
             where = f"{error} at byte {segment.position}"
             return self._failed(_Retryable(where, stalled=error.stalled))
         except TimeoutError:
             return self._failed(_Retryable("no answer", stalled=True))
         except NETWORK_ERRORS as error:
-            return self._failed(_Retryable(f"connection failed ({error!r})"))
+            return self._failed(_Retryable(describe_network_error(error)))
         finally:
             self._plan.finish(segment)
         return None
 
-    async def _fetch_wire(self, segment: Segment) -> bool:
-        """Fetch `segment` on a raw keep-alive connection (wire.py, the fast path). False when
-        the answer is one for the HttpClient (an error to explain, an expired link, a redirect):
-        nothing was read, and the caller asks again through the client."""
-        url, wire = self._url, self._budget.wire
-        while True:
-            connection = await wire.connect(url, self._tuning.buffer_bytes)
-            try:
-                head = await connection.request(
-                    url, segment.position, segment.end - 1, self._client.auth_headers(url)
-                )
-                break
-            except WireError as error:
-                connection.close()
-                if not (connection.reused and error.before_answer):
-                    raise
-                # The server had closed this idle connection: ask on another one.
-            except BaseException:
-                connection.close()
-                raise
-        try:
-            _raise_if_transient(head.status, head.headers, url)
-            if head.status != 206 or head.plain_body_length is None:
-                connection.close()
-                return False
-            self._check_range(head.headers.get("content-range"), segment)
-            await connection.stream_body(head, segment, self._write)
-        except BaseException:
-            connection.close()
-            raise
-        # A complete answer may still be short of the segment (servers may cap a range): the
-        # rest goes back to the plan, and that is no failure.
-        wire.give_back(url, connection)
-        return True
+    async def _fetch_range(self, segment: Segment) -> None:
+        """Ask for the segment on the current link; an expired link is renewed first."""
+        link, first, last = self._url, segment.position, segment.end - 1
+        buffer_bytes = self._tuning.buffer_bytes
+        async with self._client.ranged(link, first, last, buffer_bytes=buffer_bytes) as answer:
+            if answer.status != 403 or link == self._request.url:
+                await self._stream_range(answer, segment)
+                return
+        async with self._renewed(link, first, last) as answer:
+            await self._stream_range(answer, segment)
 
-    async def _open_range(self, stack: contextlib.AsyncExitStack, segment: Segment) -> Response:
-        headers = _range_header(segment.position, segment.end - 1)
-        link = self._url
-        response = await stack.enter_async_context(
-            self._client.get(link, headers=headers, retry=_NO_CLIENT_RETRY)
-        )
-        if response.status == 403 and link != self._request.url:
-            # The presigned link expired (storage answers 403): the source's own endpoint hands
-            # out a fresh one, and the partial continues with it. One connection asks; the
-            # others wait for its answer instead of all hitting a rate-limited API at once.
-            response.release()
-            renewed = False
+    @contextlib.asynccontextmanager
+    async def _renewed(self, link: str, first: int, last: int) -> AsyncIterator[RangedAnswer]:
+        """The presigned link expired (storage answers 403): the source's own endpoint hands out
+        a fresh one, and the partial continues with it. One connection asks; the others wait for
+        its answer instead of all hitting a rate-limited API at once."""
+        buffer_bytes = self._tuning.buffer_bytes
+        async with contextlib.AsyncExitStack() as stack:
+            answer: RangedAnswer | None = None
             async with self._renewing:
                 if self._url == link:
                     response = await stack.enter_async_context(
-                        self._client.get(self._request.url, headers=headers)
+                        self._client.get(self._request.url, headers=_range_header(first, last))
                     )
-                    self._url, renewed = str(response.url), True
-            if not renewed:  # another connection renewed it meanwhile
-                response = await stack.enter_async_context(
-                    self._client.get(self._url, headers=headers, retry=_NO_CLIENT_RETRY)
+                    self._url = str(response.url)
+                    answer = self._client.answer(response, buffer_bytes=buffer_bytes)
+            if answer is None:  # another connection renewed it meanwhile
+                answer = await stack.enter_async_context(
+                    self._client.ranged(self._url, first, last, buffer_bytes=buffer_bytes)
                 )
-        _raise_if_transient(response.status, response.headers, str(response.url))
-        if response.status == 200:
-            raise _Retryable("HTTP 200 to a Range request (Range support stopped)")
-        if response.status != 206:
-            await raise_for_status(response)
-            raise _Retryable(f"HTTP {response.status} to a Range request")
-        self._check_range(response.headers.get("Content-Range"), segment)
-        return response
+            yield answer
 
-    async def _stream_single(self, response: Response, first: int) -> None:
+    async def _stream_range(self, answer: RangedAnswer, segment: Segment) -> None:
+        """A 206 for this segment streams into it; any other answer is a failure to explain."""
+        self._raise_if_transient(answer.status, answer.headers, answer.url)
+        if answer.status == 200:
+            raise _Retryable("HTTP 200 to a Range request (Range support stopped)")
+        if answer.status != 206:
+            await answer.raise_for_status()
+            raise _Retryable(f"HTTP {answer.status} to a Range request")
+        self._check_range(answer.headers.get("content-range"), segment)
+        await answer.stream_into(segment, self._write)
+
+    async def _stream_single(self, answer: RangedAnswer, first: int) -> None:
         """No Range support or no length: the body as one stream. A failure raises _Retryable;
         the next request asks for `bytes=<what we have>-` (a 200 to that starts over)."""
         size = self._state.size
         segment = Segment(first, _UNKNOWN_END if size is None else size)
-        await self._stream(response, segment)
-        if size is None:
-            self._state.size = segment.position  # no length: the body's end is the file's
-        self._save(force=True)
-        if size is not None and segment.position < size:
-            raise _Retryable(f"the answer ended at byte {segment.position} of {size}")
-
-    async def _stream(self, response: Response, segment: Segment) -> None:
-        """Write the body into the segment's bytes until the segment (which may shrink) ends."""
-        chunks: list[bytes] = []
-        buffered = 0
-        offset = segment.position
         try:
-            while segment.position < segment.end:
-                try:
-                    chunk = await response.content.readany()
-                except TimeoutError:
-                    # No byte for the client's read timeout: drop this connection, and fetch
-                    # the rest of its range again (on whichever connection is free first).
-                    raise _Retryable(
-                        f"no bytes for {self._client.read_timeout_s:g} s at byte "
-                        f"{segment.position}",
-                        stalled=True,
-                    ) from None
-                except NETWORK_ERRORS as error:
-                    raise _Retryable(
-                        f"connection lost at byte {segment.position} ({type(error).__name__})"
-                    ) from None
-                if not chunk:
-                    break
-                room = segment.end - segment.position
-                if len(chunk) > room:
-                    chunk = chunk[:room]
-                chunks.append(chunk)
-                buffered += len(chunk)
-                segment.position += len(chunk)
-                if buffered >= self._tuning.buffer_bytes:
-                    self._write(offset, *chunks)
-                    offset, chunks, buffered = segment.position, [], 0
-        except _Retryable:
-            response.close()
-            if chunks:
-                self._write(offset, *chunks)
-            raise
-        if chunks:
-            self._write(offset, *chunks)
-        # The loop ends at the segment's end, or at the body's (aiohttp raises if the
-        # connection closed before the Content-Length); a short body is the caller's to judge.
-        if not response.content.at_eof():
-            response.close()  # another connection took the rest of this range
+            await answer.stream_into(segment, self._write)
+        except StreamError as error:
+            raise _Retryable(f"{error} at byte {segment.position}", stalled=error.stalled) from None
+        if size is None:
+            # No length: the body's end is the file's, and it must be the source's size.
+            size = self._request.expected_size
+            if size is None:
+                size = self._state.size = segment.position
+            elif segment.position == size:
+                self._state.size = size
+        self._save(force=True)
+        if segment.position < size:
+            raise _Retryable(f"the answer ended at byte {segment.position} of {size}")
 
     # --- disk and bookkeeping -------------------------------------------------------------------
     def _write(self, offset: int, *chunks: bytes | memoryview) -> None:
-        """Write bytes where they belong (on the loop: see fetch/disk.py) and record them."""
+        """Write bytes where they belong (on the loop: see fetch/disk.py) and record them.
+        Nothing is ever written past the file's size: a body longer than the server or the
+        source said (a lying Content-Length, an endless chunked answer) fails the file."""
+        limit = self._state.size if self._state.size is not None else self._request.expected_size
+        if limit is not None and offset + sum(len(chunk) for chunk in chunks) > limit:
+            raise SizeMismatchError(
+                f"{self._label}: the server sent more than the {limit} bytes the file has",
+                hint="the server does not serve the file the source describes; report it",
+            )
         if offset == 0:
             # The classic failure: a login page saved as .safetensors.
             check_body_start(bytes(chunks[0][:512]), self._content_type, self._label)
@@ -607,9 +556,21 @@ class _FileTransfer:
                 f"requests ({self._done_bytes} bytes kept for the next run)"
             )
         policy = self._client.retry
-        if failure.delay_s is not None:
-            return min(failure.delay_s, policy.max_delay_s)
-        return min(policy.first_delay_s * 2.0 ** (self._failures - 1), policy.max_delay_s)
+        # A long Retry-After from storage is cut short: the range may go to another connection.
+        delay = min(policy.backoff_s(self._failures - 1, failure.retry_after), policy.max_delay_s)
+        if delay:
+            host = urlsplit(self._url).hostname or ""
+            what = f"the download of {self._label}"
+            attempts = tuning.max_failures + 1
+            policy.notify(what, host, failure.reason, self._failures - 1, delay, attempts=attempts)
+        return delay
+
+    def _raise_if_transient(self, status: int, headers: Mapping[str, str], url: str) -> None:
+        """_Retryable for a status the retry policy retries; other statuses are the caller's."""
+        if self._client.retry.retryable(status):
+            # 429 usually comes without Retry-After (CivitAI): the policy's backoff applies.
+            retry_after = headers.get("retry-after")  # both transports: lower-case names
+            raise _Retryable(f"HTTP {status} from {redact_url(url)}", retry_after=retry_after)
 
 
 def _root_cause(group: BaseExceptionGroup) -> BaseException:
@@ -625,15 +586,6 @@ def _root_cause(group: BaseExceptionGroup) -> BaseException:
     # Disk full outranks the rest: it decides whether the partial is kept.
     leaves.sort(key=lambda e: not isinstance(e, DiskFullError))
     return leaves[0] if leaves else group
-
-
-def _raise_if_transient(status: int, headers: Mapping[str, str], url: str) -> None:
-    """_Retryable for a rate limit or a server hiccup; other statuses are the caller's."""
-    if status in _RETRY_STATUSES:
-        retry_after = headers.get("retry-after", "")  # aiohttp's headers ignore case too
-        delay = float(retry_after) if retry_after.isdigit() else None
-        # 429 usually comes without Retry-After (CivitAI): the client's backoff applies.
-        raise _Retryable(f"HTTP {status} from {redact_url(url)}", delay_s=delay)
 
 
 def _range_header(first: int, last: int | None) -> dict[str, str]:

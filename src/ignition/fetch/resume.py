@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ignition.atomic import write_atomic
 from ignition.fetch.segments import ByteRanges
 
 _VERSION = 1
@@ -65,14 +66,12 @@ def load_partial(staging_path: Path, identity: str) -> PartialState:
 
 
 def save_partial(staging_path: Path, state: PartialState) -> None:
-    record = state_path(staging_path)
-    temporary = record.with_name(record.name + ".tmp")
-    temporary.write_text(state.to_json())
-    temporary.replace(record)
+    # A lost record after a crash only costs re-downloading the part: no fsync.
+    write_atomic(state_path(staging_path), state.to_json(), durable=False)
 
 
 def discard_partial(staging_path: Path) -> None:
     record = state_path(staging_path)
-    for path in (part_path(staging_path), record, record.with_name(record.name + ".tmp")):
+    for path in (part_path(staging_path), record):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -34,9 +34,9 @@ from ignition.pipeline import open_client, resolve_requested
 from ignition.records import FetchRequest, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error
+from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
 from ignition.spec.manifest import PodManifest
-from ignition.spec.workflow import load_workflow
 
 _CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
 _COMPLETES_AT_ONCE = 4

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ignition._http import HttpClient
+from ignition.comfyui_folders import normalise_folder, sanitise_filename
 from ignition.errors import ChangedSinceLockedError, LockfileError, PlaceError, SpecError
 from ignition.pin.lockfile import LockedModel, Lockfile
-from ignition.place.layout import normalise_folder, sanitise_filename
-from ignition.records import FetchedFile, ModelRef, ResolvedFile
+from ignition.records import FetchedFile, ModelRef, ResolvedFile, SourceName
 from ignition.resolve import resolve
 from ignition.settings import Settings
 from ignition.spec.civitai import parse_civitai_entry
@@ -43,17 +43,18 @@ def _resolved(model: LockedModel, origin: str) -> ResolvedFile:
         if sanitise_filename(model.filename) != model.filename:
             raise SpecError(f"file name {model.filename!r} is not a plain file name")
         ref: ModelRef
+        source: SourceName
         if model.source == "civitai":
-            ref = parse_civitai_entry(model.url, folder)
+            ref, source = parse_civitai_entry(model.url, folder), "civitai"
         elif model.source == "huggingface":
-            ref = parse_huggingface_entry(model.url, folder)
+            ref, source = parse_huggingface_entry(model.url, folder), "huggingface"
         else:
             raise SpecError(f"unknown source {model.source!r}")
     except (SpecError, PlaceError) as error:
         raise LockfileError(f"{origin}: {model.relative}: {error.message}") from None
     return ResolvedFile(
         ref=replace(ref, text=model.name, filename=model.filename),
-        source=model.source,
+        source=source,
         name=model.name,
         url=model.url,
         filename=model.filename,

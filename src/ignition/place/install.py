@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ignition.atomic import move_into_place
 from ignition.errors import PlaceError
 from ignition.place.manifest import manifest_dir
 from ignition.records import FetchedFile, PlacedFile
@@ -53,12 +54,11 @@ def install(fetched: FetchedFile, target: Path) -> PlacedFile:
     target.parent.mkdir(parents=True, exist_ok=True)
     _fsync(fetched.path)
     try:
-        fetched.path.replace(target)
+        move_into_place(fetched.path, target)
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise PlaceError(f"cannot move {target.name} into {target.parent}: {error}") from error
         _replace_across_filesystems(fetched.path, target)
-    _fsync_directory(target.parent)
     return PlacedFile(target, fetched.size_bytes, fetched.sha256, fetched=True)
 
 
@@ -69,7 +69,7 @@ def _replace_across_filesystems(source: Path, target: Path) -> None:
     try:
         shutil.copyfile(source, temporary)
         _fsync(temporary)
-        temporary.replace(target)
+        move_into_place(temporary, target)
     except OSError as error:
         with contextlib.suppress(OSError):
             temporary.unlink()
@@ -80,11 +80,3 @@ def _replace_across_filesystems(source: Path, target: Path) -> None:
 def _fsync(path: Path) -> None:
     with path.open("rb+") as handle:
         os.fsync(handle.fileno())
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

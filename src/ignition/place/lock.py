@@ -25,7 +25,6 @@ corrupt or partial model.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -44,7 +43,8 @@ _RECORD_BYTES = 256
 
 
 class FileLock:
-    """Exclusive lock on `path`. Use `async with` from asyncio code, `with` from threads."""
+    """Exclusive lock on `path`. Use `with` from threads; asyncio code polls `try_acquire` in a
+    thread (`pipeline._claim`, which takes the lock only with a fetch slot in hand)."""
 
     def __init__(
         self,
@@ -76,13 +76,9 @@ class FileLock:
         return taken
 
     def acquire(self) -> None:
+        # Polling is the only option: the holder may be another machine, nothing can notify us.
         while not self.try_acquire():
             time.sleep(self.poll_s)
-
-    async def acquire_async(self) -> None:
-        # Polling is the only option: the holder may be another machine, nothing can notify us.
-        while not await asyncio.to_thread(self.try_acquire):  # noqa: ASYNC110
-            await asyncio.sleep(self.poll_s)
 
     def release(self) -> None:
         self._stop.set()
@@ -116,18 +112,6 @@ class FileLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
-
-    async def __aenter__(self) -> FileLock:
-        await self.acquire_async()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.release)
 
     # --- internals ------------------------------------------------------------------------
     def _create(self) -> bool:

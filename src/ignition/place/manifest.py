@@ -13,10 +13,10 @@ and no reader ever sees half a file.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ignition.atomic import write_atomic
 from ignition.place.lock import FileLock
 
 _VERSION = 1
@@ -97,10 +97,7 @@ class Manifest:
                 "version": _VERSION,
                 "files": {key: asdict(value) for key, value in sorted(merged.items())},
             }
-            # Pods sharing a store often run Ignition under the same pid: name it uniquely.
-            temporary = self._path.with_name(f".manifest.{secrets.token_hex(6)}.tmp")
-            temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-            temporary.replace(self._path)
+            write_atomic(self._path, json.dumps(document, indent=1) + "\n")
             self._records = merged
 
     def _load(self) -> dict[str, ManifestRecord]:

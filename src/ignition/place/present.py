@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ignition.place.install import sha256_file
 from ignition.place.lock import FileLock
@@ -66,7 +67,7 @@ class Rechecked:
     """One manifest record checked against the bytes on disk."""
 
     relative: str
-    status: str  # "ok" | "missing" | "changed"
+    status: Literal["ok", "missing", "changed"]
     detail: str = ""
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from ignition.atomic import write_atomic
+from ignition.comfyui_folders import COMFYUI_FOLDERS, LEGACY_FOLDERS
 from ignition.errors import ConfigError
-from ignition.place.layout import COMFYUI_FOLDERS, LEGACY_FOLDERS
 from ignition.settings import Settings
 
 EXTRA_MODEL_PATHS_FILE = "extra_model_paths.yaml"
@@ -40,9 +41,7 @@ def comfyui_store_args(settings: Settings) -> list[str]:
         store.mkdir(parents=True, exist_ok=True)
         settings.run_dir.mkdir(parents=True, exist_ok=True)
         path = settings.run_dir / EXTRA_MODEL_PATHS_FILE
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(extra_model_paths_yaml(store), encoding="utf-8")
-        temporary.replace(path)
+        write_atomic(path, extra_model_paths_yaml(store), durable=False)
     except OSError as error:
         raise ConfigError(
             f"cannot use PERSISTENT_STORAGE={store}: {error}",

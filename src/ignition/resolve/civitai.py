@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ignition._http import HttpClient, HttpError
+from ignition.comfyui_folders import civitai_folder, normalise_folder, sanitise_filename
 from ignition.errors import (
     EarlyAccessError,
     IgnitionError,
@@ -19,7 +20,6 @@ from ignition.errors import (
     ResolveError,
     TokenMissingError,
 )
-from ignition.place.layout import civitai_folder, normalise_folder, sanitise_filename
 from ignition.records import CivitaiRef, ResolvedFile
 from ignition.settings import Settings
 
@@ -45,6 +45,7 @@ async def resolve_civitai(client: HttpClient, settings: Settings, ref: CivitaiRe
         raise explain_civitai_error(error, ref, settings) from None
 
     name = f"civitai:{version_id}"
+    warnings = _early_access(version, ref, settings)
     files = [f for f in version.get("files") or [] if isinstance(f, dict)]
     if not files:
         raise ModelNotFoundError(
@@ -73,7 +74,25 @@ async def resolve_civitai(client: HttpClient, settings: Settings, ref: CivitaiRe
         # sizeKB is a rounded float: good for the disk check, never for verification.
         expected_size=None,
         size_estimate=int(float(size_kb) * 1024) if isinstance(size_kb, int | float) else None,
+        warnings=tuple(warnings),
     )
+
+
+def _early_access(version: dict[str, Any], ref: CivitaiRef, settings: Settings) -> list[str]:
+    """An early-access version downloads only for an account that bought it: without a token
+    that is certain to fail, so it fails here (a dry run must not call it "planned"); with one,
+    CivitAI alone knows, so the plan carries a warning."""
+    if str(version.get("availability") or "") != "EarlyAccess":
+        return []
+    deadline = version.get("earlyAccessEndsAt")
+    until = f" until {deadline}" if deadline else ""
+    if settings.civitai_token is None:
+        raise EarlyAccessError(
+            f"CivitAI {ref.text!r} is in early access{until}",
+            hint="set CIVITAI_TOKEN to the key of an account that bought early access, "
+            "or wait until it ends",
+        )
+    return [f"in early access{until}: downloads only if CIVITAI_TOKEN's account bought it"]
 
 
 def _pick_file(files: list[dict[str, Any]], file_id: int | None, name: str) -> dict[str, Any]:

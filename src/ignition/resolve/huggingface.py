@@ -13,6 +13,14 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from ignition._http import HttpClient, HttpError, raise_for_status
+from ignition.catalog import load_catalog
+from ignition.comfyui_folders import (
+    DEFAULT_FOLDER,
+    WEIGHT_EXTENSIONS,
+    huggingface_folder,
+    normalise_folder,
+    sanitise_filename,
+)
 from ignition.errors import (
     GatedModelError,
     IgnitionError,
@@ -21,15 +29,7 @@ from ignition.errors import (
     ResolveError,
     TokenMissingError,
 )
-from ignition.place.layout import (
-    DEFAULT_FOLDER,
-    WEIGHT_EXTENSIONS,
-    huggingface_folder,
-    normalise_folder,
-    sanitise_filename,
-)
 from ignition.records import HuggingFaceRef, ResolvedFile
-from ignition.resolve.catalog import load_catalog
 from ignition.settings import Settings
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -18,6 +18,10 @@ from collections import deque
 from collections.abc import Mapping
 
 from ignition.run.service import ServiceSpec
+from ignition.run.startup_log import FILE_ONLY
+
+# By `spec.console`: a quiet child's lines are marked for the log file only.
+FILE_ONLY_IF = {True: {}, False: FILE_ONLY}
 
 log = logging.getLogger("ignition.run")
 
@@ -39,7 +43,7 @@ class Child:
 
     @classmethod
     async def start(cls, spec: ServiceSpec, base_env: Mapping[str, str]) -> Child:
-        env = {**base_env, **spec.env}
+        env = {**spec.inherited, **base_env, **spec.env}
         process = await asyncio.create_subprocess_exec(
             *spec.argv,
             cwd=spec.cwd,
@@ -94,4 +98,4 @@ class Child:
                 return
             line = raw.decode("utf-8", errors="replace").rstrip()
             self.tail.append(line)
-            child_log.info("[%s] %s", self.spec.name, line)
+            child_log.info("[%s] %s", self.spec.name, line, extra=FILE_ONLY_IF[self.spec.console])

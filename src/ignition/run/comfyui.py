@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ignition.errors import ConfigError
+from ignition.run.child_env import inherited_for_comfyui
 from ignition.run.service import ServiceSpec
 from ignition.run.urls import public_url
 from ignition.settings import Settings
@@ -103,6 +104,7 @@ def comfyui_service(
         name=NAME,
         argv=tuple(argv),
         env={SESSION_ENV: str(session_path(settings)), "PYTHONUNBUFFERED": "1"},
+        inherited=inherited_for_comfyui(settings),
         cwd=settings.comfyui_dir,
         ready_url=f"http://{probe_host}:{listen.port}/system_stats",
         public_url=public_url(settings, settings.comfyui_port),

@@ -17,12 +17,12 @@ the network on its own or scans 20 GB model files at start-up is off.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
 
 from ignition import credentials
+from ignition.atomic import write_atomic
 from ignition.credentials import Secret
 from ignition.errors import ConfigError
 from ignition.run import urls
@@ -106,6 +106,7 @@ def filebrowser_service(
         cwd=state,
         ready_url=f"http://{host}:{settings.filebrowser_port}/",
         public_url=public_url(settings),
+        console=False,  # its banner lists internal addresses; the access block says the URL
     )
 
 
@@ -217,10 +218,5 @@ def _has_control_char(text: str) -> bool:
 
 
 def _write_private(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.unlink(missing_ok=True)  # a leftover would keep its old, maybe looser, mode
-    # Created 0600 from the first byte: the password is never readable by others, not even briefly.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    temporary.replace(path)
+    # 0600 from the first byte: the password is never readable by others, not even briefly.
+    write_atomic(path, text, mode=0o600, durable=False)

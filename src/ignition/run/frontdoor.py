@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 import bcrypt
 
 from ignition import credentials
+from ignition.atomic import write_atomic
 from ignition.errors import ConfigError
 from ignition.run.service import ServiceSpec
 from ignition.run.urls import public_url
@@ -172,6 +172,7 @@ def frontdoor_service(
         # front door is ready even while ComfyUI is still loading.
         ready_url=f"http://{probe_host}:{settings.comfyui_port}/",
         public_url=comfyui_public_url(settings),
+        console=False,  # Caddy's JSON log lines are for the log file, not the container log
     )
 
 
@@ -398,10 +399,5 @@ def _header(name: str, value: str) -> dict[str, Any]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.unlink(missing_ok=True)  # O_CREAT keeps an existing file's mode
     # 0600 from the first byte: no window in which the secrets are readable by others.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    temporary.replace(path)
+    write_atomic(path, text, mode=0o600, durable=False)

@@ -11,8 +11,10 @@ Every other key is the user's and is kept as found.
 from __future__ import annotations
 
 import configparser
+import io
 from pathlib import Path
 
+from ignition.atomic import write_atomic
 from ignition.settings import Settings
 
 _SECTION = "default"
@@ -41,8 +43,7 @@ def write_manager_config(settings: Settings, *, ui_enabled: bool) -> Path:
     config.set(_SECTION, "network_mode", mode)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        config.write(handle)
-    temporary.replace(path)
+    text = io.StringIO()
+    config.write(text)
+    write_atomic(path, text.getvalue())
     return path

@@ -23,11 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ignition import __version__
 from ignition.errors import IgnitionError
 from ignition.run import comfyui, control
+from ignition.run.child_env import basic_env
 from ignition.run.manager_config import write_manager_config
 from ignition.run.pod_scripts import write_pod_scripts
 from ignition.run.service import ServiceSpec
@@ -40,18 +41,10 @@ from ignition.run.startup_log import (
 from ignition.run.steps import SideService, Steps
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
-from ignition.settings import Settings, unresolved_secret_warnings
+from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
 _T = TypeVar("_T")
-
-# ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
-_IGNITION_ONLY_ENV = (
-    "FILEBROWSER_PASSWORD",
-    "COMFYUI_PASSWORD",
-    "COMFYUI_API_TOKEN",
-    "RUNPOD_API_KEY",
-)
 
 
 class Pod:
@@ -60,17 +53,18 @@ class Pod:
         self.startup_log = startup_log
         self.steps = steps
         self.manager_ui = settings.enable_manager_ui
-        self.state = "starting"  # starting | running | stopping
-        self.downloads = "pending"  # pending | running | done | failed
+        self.state: Literal["starting", "running", "stopping"] = "starting"
+        self.downloads: Literal["pending", "running", "done", "failed"] = "pending"
         self.started_at = time.time()
         self.stop_requested = asyncio.Event()
         self.nuke_report = ""
         self._stopped = asyncio.Event()
         self._extra_comfyui_args: tuple[str, ...] = ()
+        self._access: list[str] = []  # the access block's lines, secrets in clear
         self._tasks: list[asyncio.Task[Any]] = []
+        # Each child's environment starts from an allow-list, never a copy of ours.
         self.supervisor = Supervisor(
-            {k: v for k, v in os.environ.items() if k not in _IGNITION_ONLY_ENV},
-            redact=startup_log.mask,
+            basic_env(settings), redact=startup_log.mask, first_delay_s=settings.restart_delay_s
         )
 
     # --- the sequence ---------------------------------------------------------------------------
@@ -84,10 +78,11 @@ class Pod:
         self.state = "running"
 
     async def _check_system(self) -> None:
-        for warning in unresolved_secret_warnings():
+        for warning in self.settings.unresolved_secret_warnings():
             log.warning("%s", warning)
         await check_system(self.settings)
-        self._tasks.append(asyncio.create_task(check_torch(self.settings)))
+        self._torch_check = asyncio.create_task(check_torch(self.settings))
+        self._tasks.append(self._torch_check)
 
     def _prepare_privacy_and_storage(self) -> None:
         no_env: Mapping[str, str] = {}
@@ -115,18 +110,59 @@ class Pod:
         for service in side:
             self.supervisor.add(Service(service.name, service.build))
             self.supervisor.launch(service.name)
-            _announce(service.announcement)
+        self._access = [*access, *(line for s in side for line in s.announcement)]
         self.supervisor.add(
             Service(comfyui.NAME, self._comfyui_spec, reboot_marker=comfyui.reboot_marker(settings))
         )
-        _announce(access)
         self._tasks.append(asyncio.create_task(self._monitor()))
         downloads = asyncio.create_task(self._provision())
         self._tasks.append(downloads)
+        self._tasks.append(asyncio.create_task(self._announce_when_up(downloads)))
         if settings.wait_for_models:
             log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
             await asyncio.wait({downloads})
         self.supervisor.launch(comfyui.NAME)
+
+    async def _announce_when_up(self, downloads: asyncio.Task[None]) -> None:
+        """The access block, once every service is up (or has given up): the last thing in the
+        container log, where RunPod's viewer shows it. If the downloads outlast the services,
+        it is shown again when they end, so it stays last."""
+        # With WAIT_FOR_MODELS, ComfyUI waits for the downloads: the file browser's login is
+        # needed meanwhile (to watch them), so the first block does not wait for ComfyUI.
+        waiting_ok = self.settings.wait_for_models
+        await _settled(
+            self.supervisor, self._torch_check, lambda: waiting_ok and not downloads.done()
+        )
+        self._print_access_block()
+        if not downloads.done():
+            await asyncio.wait({downloads})
+            await _settled(self.supervisor, self._torch_check, lambda: False)
+            self._print_access_block()
+
+    def _print_access_block(self) -> None:
+        down = [n for n, s in self.supervisor.services.items() if s.state == "failed"]
+        waiting = any(s.state == "waiting" for s in self.supervisor.services.values())
+        models = {
+            "pending": "not started yet",
+            "running": "still downloading (`ignition status` shows progress)",
+            "done": "all in place",
+            "failed": "some failed (see the lines above, or `ignition status`)",
+        }[self.downloads]
+        _announce(
+            [
+                _RULE,
+                "Ignition is up. How to reach this pod:",
+                *self._access,
+                f"Models: {models}",
+                *([f"Down: {', '.join(down)} (see above; `ignition restart`)"] if down else []),
+                *(
+                    ["ComfyUI starts once the downloads end (WAIT_FOR_MODELS=true)"]
+                    if waiting
+                    else []
+                ),
+                _RULE,
+            ]
+        )
 
     async def hard_stop(self) -> None:
         self.state = "stopping"
@@ -277,6 +313,26 @@ async def run_pod(settings: Settings, steps: Steps) -> int:
     await pod.hard_stop()
     await server.close()
     return 0
+
+
+_RULE = "=" * 72
+_SETTLED_POLL_S = 0.2
+# The torch/CUDA check's lines belong above the block, but a broken COMFYUI_PYTHON must not
+# hold the block back for long.
+_TORCH_CHECK_WAIT_S = 20.0
+
+
+async def _settled(
+    supervisor: Supervisor, torch_check: asyncio.Task[Any], waiting_ok: Callable[[], bool]
+) -> None:
+    """Until every service is ready, off or failed (or, while `waiting_ok()`, still waiting to be
+    launched), and the torch check has had its say."""
+    await asyncio.wait({torch_check}, timeout=_TORCH_CHECK_WAIT_S)
+    while True:
+        settled = ("off", "failed", "waiting") if waiting_ok() else ("off", "failed")
+        if all(s.ready or s.state in settled for s in supervisor.services.values()):
+            return
+        await asyncio.sleep(_SETTLED_POLL_S)
 
 
 def _announce(lines: Sequence[str]) -> None:

@@ -11,6 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ignition.atomic import write_atomic
 from ignition.settings import Settings
 
 _TEMPLATE = """#!/bin/sh
@@ -48,11 +49,7 @@ def write_pod_scripts(settings: Settings) -> list[Path]:
     written = []
     for path, (command, purpose) in pod_scripts(settings).items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(
-            _TEMPLATE.format(purpose=purpose, python=python, command=command), encoding="utf-8"
-        )
-        temporary.chmod(0o755)
-        temporary.replace(path)
+        script = _TEMPLATE.format(purpose=purpose, python=python, command=command)
+        write_atomic(path, script, mode=0o755, durable=False)
         written.append(path)
     return written

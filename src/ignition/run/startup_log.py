@@ -3,6 +3,8 @@
 Masking happens in the formatter, after the message is fully rendered, so a secret is caught
 wherever it appears: in our messages, in a child's output line, in an exception's text.
 
+A record logged with `extra=FILE_ONLY` (third-party services' chatter) goes to the file only.
+
 One exception, on stdout only: an announcement (`log.info(..., extra=ANNOUNCEMENT)`) carries a
 password or token Ignition generated, which the user has no other way to learn than the container
 log. The start-up log file masks it like everything else.
@@ -28,6 +30,11 @@ MASK = "********"
 _FORMAT = "%(asctime)s %(message)s"
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 ANNOUNCEMENT = {"announcement": True}
+FILE_ONLY = {"file_only": True}
+
+
+def _for_the_console(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 class MaskingFormatter(logging.Formatter):
@@ -110,6 +117,7 @@ def configure_startup_logging(settings: Settings) -> StartupLog:
     secrets = known_secrets(settings)
     stdout = logging.StreamHandler(sys.stdout)
     stdout.setFormatter(MaskingFormatter(secrets, show_announcements=True))
+    stdout.addFilter(_for_the_console)
     handlers: list[logging.Handler] = [stdout]
     try:
         to_file = _private_file_handler(settings.startup_log)

@@ -108,7 +108,9 @@ async def download_models(settings: Settings) -> bool:
     report = await provision(settings, display=display)
     for outcome in report.outcomes:
         if not outcome.in_place:
-            log.error("downloads: %s failed: %s", outcome.name, outcome.error or outcome.status)
+            problem = outcome.error or outcome.status
+            hint = f" — {outcome.hint}" if outcome.hint else ""
+            log.error("downloads: %s failed: %s%s", outcome.name, problem, hint)
     if report.outcomes:
         log.info(
             "downloads: %d of %d in place",

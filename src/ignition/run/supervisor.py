@@ -4,10 +4,11 @@ Each service runs in its own loop (`_keep_up`): build the spec (rebuilt at every
 changed Manager toggle applies on a soft restart), start the child, poll its ready URL, then wait
 for whichever comes first — the child exiting, a restart request, or the stop request.
 
-A crash is restarted after 2 s, doubling while it keeps crashing (a run that stayed up for
-`_STABLE_S` resets the delay). A child that dies before ever answering its ready URL
-`_GIVE_UP_AFTER` times in a row is in a crash loop (an unknown flag in COMFY_FLAGS makes ComfyUI
-exit 2 at once): it is reported with its last output lines and left down until `ignition restart`.
+A crash is restarted after `first_delay_s` (IGNITION_RESTART_DELAY_S, 2 s by default), doubling
+while it keeps crashing up to `_MAX_DELAY_S` (a run that stayed up for `_STABLE_S` resets it).
+A child that dies before ever answering its ready URL `_GIVE_UP_AFTER` times in a row is in a
+crash loop (an unknown flag in COMFY_FLAGS makes ComfyUI exit 2 at once): it is reported with its
+last output lines and left down until `ignition restart`.
 An exit after ComfyUI-Manager touched `$__COMFY_CLI_SESSION__.reboot` is a requested restart.
 """
 
@@ -16,27 +17,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import aiohttp
-
+from ignition._http import NETWORK_ERRORS, HttpClient, RetryPolicy
 from ignition.errors import IgnitionError
 from ignition.run.child import Child
 from ignition.run.service import ServiceSpec
 
 log = logging.getLogger("ignition.run")
 
-_FIRST_DELAY_S = 2.0
+FIRST_DELAY_S = 2.0
 _MAX_DELAY_S = 60.0
 _STABLE_S = 300.0
 _GIVE_UP_AFTER = 3
 _READY_POLL_S = 0.25
 _STOP_GRACE_S = 5.0
 _CRASH_REPORT_LINES = 15
+
+
+# waiting: not launched yet; starting: started, not answering its ready URL yet; running: ready;
+# restarting: stopped for a restart, or waiting out a crash's backoff; stopping: the hard stop is
+# stopping it; stopped: down for good (hard stop); failed: given up on (crash loop, cannot start)
+# until `ignition restart`; off: switched off by its settings.
+ServiceState = Literal[
+    "waiting", "starting", "running", "restarting", "stopping", "stopped", "failed", "off"
+]
+# Why one run of a child ended.
+_RunEnd = Literal["exit", "restart", "stop"]
 
 
 @dataclass
@@ -47,9 +59,8 @@ class Service:
     build: Callable[[], ServiceSpec | None]  # None: switched off by its settings
     # Set when a clean exit is a restart request (ComfyUI-Manager's reboot marker file).
     reboot_marker: Path | None = None
-    state: str = "waiting"  # waiting | starting | running | restarting | failed | stopped | off
+    state: ServiceState = "waiting"
     child: Child | None = None
-    ready: bool = False
     ran_ready: bool = False  # the current (or last) run answered its ready URL
     ever_ready: bool = False
     restarts: int = 0
@@ -59,6 +70,11 @@ class Service:
     public_url: str | None = None
     _restart: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        """Answering its ready URL now."""
+        return self.state == "running"
 
     def snapshot(self) -> dict[str, Any]:
         alive = self.child is not None and self.child.exit_code is None
@@ -79,8 +95,15 @@ class Service:
 
 
 class Supervisor:
-    def __init__(self, base_env: Mapping[str, str], *, redact: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        base_env: Mapping[str, str],
+        *,
+        redact: Callable[[str], str] = str,
+        first_delay_s: float = FIRST_DELAY_S,
+    ) -> None:
         self.services: dict[str, Service] = {}
+        self.first_delay_s = first_delay_s
         self.stopping = asyncio.Event()
         self.base_env = dict(base_env)
         self._redact = redact
@@ -119,7 +142,7 @@ class Supervisor:
 
     async def _keep_up(self, service: Service) -> None:
         unready_crashes = 0
-        delay_s = _FIRST_DELAY_S
+        delay_s = self.first_delay_s
         while not self.stopping.is_set():
             try:
                 spec = service.build()
@@ -132,7 +155,7 @@ class Supervisor:
                 return
             service.public_url = spec.public_url
             service.state = "starting"
-            service.ready = service.ran_ready = False
+            service.ran_ready = False
             try:
                 child = await Child.start(spec, self.base_env)
             except OSError as error:
@@ -160,7 +183,7 @@ class Supervisor:
             lived_s = time.time() - child.started_at
             unready_crashes = 0 if service.ran_ready else unready_crashes + 1
             if lived_s >= _STABLE_S:
-                delay_s = _FIRST_DELAY_S
+                delay_s = self.first_delay_s
             if unready_crashes >= _GIVE_UP_AFTER:
                 self._give_up(service, _crash_loop_report(service, child, code, unready_crashes))
                 return
@@ -172,14 +195,13 @@ class Supervisor:
                 delay_s,
             )
             service.state = "restarting"
-            service.ready = False
             if await self._sleep_unless_stopped(delay_s, service):
                 service.state = "stopped"
                 return
             delay_s = min(delay_s * 2, _MAX_DELAY_S)
             service.restarts += 1
 
-    async def _run_once(self, service: Service, child: Child, spec: ServiceSpec) -> str:
+    async def _run_once(self, service: Service, child: Child, spec: ServiceSpec) -> _RunEnd:
         """Wait for exit, restart or stop; returns which ("exit", "restart", "stop")."""
         readiness = asyncio.create_task(self._mark_ready(service, child, spec))
         exited = asyncio.create_task(child.wait())
@@ -190,7 +212,6 @@ class Supervisor:
         finally:
             for task in (readiness, restart, stop):
                 task.cancel()
-        service.ready = False
         if exited.done():
             service.last_exit_code = exited.result()
             if self.stopping.is_set():
@@ -207,7 +228,7 @@ class Supervisor:
             await _wait_until_answering(spec.ready_url)
         if child.exit_code is not None:
             return
-        service.ready = service.ran_ready = service.ever_ready = True
+        service.ran_ready = service.ever_ready = True
         service.state = "running"
         took_s = time.time() - child.started_at
         where = f" at {spec.public_url}" if spec.public_url else ""
@@ -228,21 +249,32 @@ class Supervisor:
 
     def _give_up(self, service: Service, report: str) -> None:
         service.state = "failed"
-        service.ready = False
         service.error = self._redact(report)
         service._started.set()
         log.error("%s", report)
 
 
+# The readiness poll as a retry policy: refusals, timeouts and 5xx are asked again every
+# _READY_POLL_S for as long as the child starts (the caller cancels the wait when it exits).
+_READY_POLL = RetryPolicy(
+    attempts=sys.maxsize,
+    first_delay_s=_READY_POLL_S,
+    max_delay_s=_READY_POLL_S,
+    statuses=frozenset(range(500, 600)),
+)
+
+
 async def _wait_until_answering(url: str) -> None:
-    """Poll until the URL answers below 500 (401 counts: the front door is up)."""
-    timeout = aiohttp.ClientTimeout(total=2)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    """Poll until the URL answers below 500 (401 counts: the front door is up; a redirect to
+    its login page too)."""
+    async with HttpClient(
+        connections=1, connect_timeout_s=2, read_timeout_s=2, retry=_READY_POLL
+    ) as client:
         while True:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url, allow_redirects=False) as response:
-                    if response.status < 500:
-                        return
+            # An answer that is not HTTP at all (another program on the port) starts over.
+            with contextlib.suppress(*NETWORK_ERRORS):
+                async with client.get(url, follow_redirects=False):
+                    return
             await asyncio.sleep(_READY_POLL_S)
 
 

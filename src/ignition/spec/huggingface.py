@@ -6,9 +6,9 @@ import difflib
 import re
 from urllib.parse import unquote, urlsplit
 
+from ignition.catalog import load_catalog, lookup
 from ignition.errors import SpecError
 from ignition.records import HuggingFaceRef
-from ignition.resolve.catalog import load_catalog, lookup
 
 # Hugging Face's own rule for repo name parts: letters, digits, '-', '_', '.'; no '--' or '..'.
 _NAME_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")

@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ignition.comfyui_folders import normalise_folder
 from ignition.errors import DuplicateEntryError, SpecError
-from ignition.place.layout import normalise_folder
-from ignition.records import ModelRef
+from ignition.records import ModelRef, SourceName
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.entries import split_entries, split_folder
 from ignition.spec.huggingface import parse_huggingface_entry
@@ -26,19 +26,19 @@ class ParsedSpecs(NamedTuple):
 def parse_specs(civitai: str, huggingface: str) -> ParsedSpecs:
     """Parse CIVITAI_MODELS-style and HUGGINGFACE_MODELS-style lists.
 
-    Bad entries (non-numeric ids, unknown short names, blank entries, duplicates) are all
+    Bad entries (non-numeric ids, unknown short names, duplicates) are all
     reported together; one bad entry never hides the good ones.
     """
     refs: list[ModelRef] = []
     errors: list[SpecError] = []
     seen: dict[tuple[str, ...], str] = {}
-    sources: tuple[tuple[str, str, str, Callable[[str, str | None], ModelRef]], ...] = (
-        ("civitai", "CivitAI", civitai, parse_civitai_entry),
-        ("huggingface", "Hugging Face", huggingface, parse_huggingface_entry),
+    sources: tuple[tuple[SourceName, str, Callable[[str, str | None], ModelRef]], ...] = (
+        ("civitai", civitai, parse_civitai_entry),
+        ("huggingface", huggingface, parse_huggingface_entry),
     )
-    for source, label, text, parse_entry in sources:
+    for source, text, parse_entry in sources:
         for entry in split_entries(text):
-            error = _parse_one(entry, label, parse_entry, seen, refs)
+            error = _parse_one(entry, parse_entry, seen, refs)
             if error is not None:
                 error.source, error.entry = source, entry
                 errors.append(error)
@@ -47,16 +47,10 @@ def parse_specs(civitai: str, huggingface: str) -> ParsedSpecs:
 
 def _parse_one(
     entry: str,
-    label: str,
     parse_entry: Callable[[str, str | None], ModelRef],
     seen: dict[tuple[str, ...], str],
     refs: list[ModelRef],
 ) -> SpecError | None:
-    if not entry:
-        return SpecError(
-            f"{label} list has an empty entry (two commas in a row)",
-            hint="remove the extra comma or add the missing model",
-        )
     body, folder = split_folder(entry)
     # A URL pasted into the other list still says where it is from: follow the URL.
     if _PASTED_HF_URL.match(body):

@@ -12,20 +12,17 @@ the caller can match them against the catalog or list them as missing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from ignition._http import NETWORK_ERRORS, HttpClient, describe_network_error, redact_url
+from ignition.catalog import load_catalog
+from ignition.comfyui_folders import COMFYUI_FOLDERS, normalise_folder
 from ignition.errors import MissingSourceError, SpecError
-from ignition.place.layout import COMFYUI_FOLDERS, normalise_folder
+from ignition.model_hosts import CIVITAI_HOSTS, HF_HOSTS
 from ignition.records import ModelRef
-from ignition.resolve.catalog import load_catalog
-from ignition.settings import Settings
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.huggingface import parse_huggingface_entry
 
@@ -65,10 +62,6 @@ _LOADER_WIDGETS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "ModelPatchLoader": (("name", "model_patches"),),
     "AudioEncoderLoader": (("audio_encoder_name", "audio_encoders"),),
 }
-
-
-_HF_HOSTS = frozenset({"huggingface.co", "hf.co", "www.huggingface.co"})
-_CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com"})
 
 
 @dataclass(frozen=True)
@@ -218,10 +211,10 @@ def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
 def _ref_from_url(model: WorkflowModel, folder: str, origin: str) -> ModelRef:
     assert model.url is not None
     host = urlsplit(model.url).hostname or ""
-    if host in _HF_HOSTS:
+    if host in HF_HOSTS:
         hf = parse_huggingface_entry(model.url, folder)
         return replace(hf, text=model.name, filename=model.name)
-    if host in _CIVITAI_HOSTS:
+    if host in CIVITAI_HOSTS:
         civitai = parse_civitai_entry(model.url, folder)
         return replace(civitai, text=model.name, filename=model.name)
     raise SpecError(
@@ -247,55 +240,3 @@ def _ref_from_catalog(model: WorkflowModel, folder: str, origin: str) -> ModelRe
 def split_sources(text: str) -> list[str]:
     """COMFYUI_WORKFLOWS: comma or newline separated paths or URLs."""
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
-
-
-async def load_workflow(client: HttpClient, source: str, settings: Settings) -> str:
-    """The workflow text at `source`: a local path, or an http(s) URL fetched through `client`.
-
-    A huggingface.co / civitai.com URL is fetched from the configured endpoint (mirrors, tests).
-    """
-    if not source.startswith(("http://", "https://")):
-        return await asyncio.to_thread(_read_local, source)
-    url = _on_configured_endpoint(source, settings)
-    try:
-        async with client.get(url) as response:
-            if response.status >= 300:
-                raise SpecError(
-                    f"workflow {redact_url(source)}: HTTP {response.status}",
-                    hint="check the URL; a private file needs a public or raw link",
-                )
-            return await response.text(encoding="utf-8")
-    except NETWORK_ERRORS as error:
-        raise SpecError(
-            f"workflow {redact_url(source)} cannot be fetched: {describe_network_error(error)}",
-            hint="check the network and the URL",
-        ) from None
-
-
-def _read_local(source: str) -> str:
-    try:
-        return Path(source).expanduser().read_text(encoding="utf-8")
-    except OSError as error:
-        reason = error.strerror or str(error)
-    except UnicodeDecodeError:
-        reason = "not UTF-8 text"
-    raise SpecError(
-        f"workflow {source} cannot be read: {reason}",
-        hint="check the path in --workflow / COMFYUI_WORKFLOWS",
-    )
-
-
-def _on_configured_endpoint(url: str, settings: Settings) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    endpoint = (
-        settings.hf_endpoint
-        if host in _HF_HOSTS
-        else settings.civitai_endpoint
-        if host in _CIVITAI_HOSTS
-        else None
-    )
-    if endpoint is None:
-        return url
-    base = urlsplit(endpoint)
-    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))

@@ -16,11 +16,10 @@ from typing import Any
 from ignition.errors import ConfigError, SpecError
 from ignition.spec import parse_specs
 from ignition.spec.entries import split_entries
+from ignition.template.image import PLACEHOLDER_IMAGE
 
-# Placeholder owner: the image is published by the repository's GitHub Actions to
-# ghcr.io/<repository owner>; forks pass --image with their own.
-IMAGE_OWNER = "comfy-ignition"
-DEFAULT_IMAGE = f"ghcr.io/{IMAGE_OWNER}/ignition:latest"
+# When nothing better is known (see template/image.py for how the real default is chosen).
+DEFAULT_IMAGE = PLACEHOLDER_IMAGE
 DEFAULT_NAME = "Ignition ComfyUI"
 # Container disk holds only what is written outside the volume (pip caches, /tmp); models and
 # ComfyUI's data live on the volume.

@@ -6,24 +6,31 @@
 
 Every call goes through the shared HTTP client (`ignition._http`), carries
 `Authorization: Bearer <RUNPOD_API_KEY>` for the API's host only, and waits out 429 under the
-client's bounded RetryPolicy; every other failure becomes a DeployError saying what to do.
-Redirects are not followed (the key stays with the API host), and the key is scrubbed from
-anything the server says back before it reaches a message. aiohttp is imported here only for
-its exception types.
+client's bounded RetryPolicy (429 only, see `_RunPodApi`); every other failure becomes a
+DeployError saying what to do. Redirects are not followed (the key stays with the API host),
+and the key is scrubbed from anything the server says back before it reaches a message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 from pydantic import SecretStr
 
-from ignition._http import HttpClient, RetryPolicy, redact_url
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    Proxies,
+    RetryNotice,
+    RetryPolicy,
+    describe_network_error,
+    redact_url,
+)
 from ignition.errors import (
     ApiKeyRejectedError,
     ConfigError,
@@ -74,6 +81,7 @@ async def deploy_template(
     api_key: SecretStr,
     retry: RetryPolicy | None = None,
     timeout_s: float = 30.0,
+    proxies: Proxies | None = None,
 ) -> DeployedTemplate:
     """Create the template, or update the one that already carries its name."""
     key = _usable_key(api_key)
@@ -81,7 +89,12 @@ async def deploy_template(
     # The client attaches the key only to requests for the API's own host.
     tokens = {api_url: key}
     async with HttpClient(
-        tokens, connections=1, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, retry=retry
+        tokens,
+        connections=1,
+        connect_timeout_s=timeout_s,
+        read_timeout_s=timeout_s,
+        retry=retry,
+        proxies=proxies,
     ) as client:
         api = _RunPodApi(client, api_url, key)
         existing = await api.find_template_id(body["name"])
@@ -125,6 +138,20 @@ class _RunPodApi:
         self._client = client
         self._api_url = api_url
         self._key = key
+        # Only 429 is retried: RunPod says it did nothing. After a 5xx a POST may have created
+        # the template, and a blind second POST would then fail on the duplicate name. No
+        # answer at all is reported at once: running the command again is the retry.
+        self._retry = dataclasses.replace(
+            client.retry,
+            statuses=frozenset({429}),
+            connection_failures=False,
+            on_retry=self._rate_limited,
+        )
+        self._waits = 0
+
+    def _rate_limited(self, notice: RetryNotice) -> None:
+        self._waits += 1
+        _log.warning("RunPod is rate limiting; retrying in %.1f s", notice.delay_s)
 
     async def find_template_id(self, name: str) -> str | None:
         answer = await self.call("GET", TEMPLATES_PATH)
@@ -139,47 +166,34 @@ class _RunPodApi:
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self._api_url}{path}"
-        retry = self._client.retry
-        attempt = 0
-        # Only 429 is retried: RunPod says it did nothing. After a 5xx a POST may have created
-        # the template, and a blind second POST would then fail on the duplicate name.
-        while True:
-            status, retry_after, text = await self._send(method, url, body)
-            if status != 429:
-                break
-            delay_s = retry.delay_s(attempt, retry_after)
-            if delay_s is None:
-                raise DeployError(
-                    f"RunPod kept answering 429 Too Many Requests ({attempt + 1} attempts)",
-                    hint="wait a minute, then run `ignition template --deploy` again",
-                )
-            _log.warning("RunPod is rate limiting; retrying in %.1f s", delay_s)
-            await retry.sleep(delay_s)
-            attempt += 1
+        self._waits = 0
+        status, text = await self._send(method, url, body)
+        if status == 429:
+            raise DeployError(
+                f"RunPod kept answering 429 Too Many Requests ({self._waits + 1} attempts)",
+                hint="wait a minute, then run `ignition template --deploy` again",
+            )
         if status >= 300:
             raise self._error(method, url, status, text)
         return _json_or_none(text)
 
-    async def _send(
-        self, method: str, url: str, body: dict[str, Any] | None
-    ) -> tuple[int, str | None, str]:
-        """One request → (status, Retry-After, body text); no answer at all → RunPodUnreachable."""
-        headers = {
-            "Accept": "application/json",
-            # The shared client leaves bodies compressed (model bytes are hashed as stored).
-            "Accept-Encoding": "identity",
-            **self._client.auth_headers(url),
-        }
-        session = self._client.session
+    async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> tuple[int, str]:
+        """One call (429s waited out) → (status, body text); no answer → RunPodUnreachable."""
         try:
-            async with session.request(
-                method, url, json=body, headers=headers, allow_redirects=False
+            async with self._client.request(
+                method,
+                url,
+                json=body,
+                headers={"Accept": "application/json"},
+                retry=self._retry,
+                follow_redirects=False,
             ) as response:
-                return response.status, response.headers.get("Retry-After"), await response.text()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            # `from None`: aiohttp's exceptions carry request_info, headers included.
+                return response.status, await response.text()
+        except NETWORK_ERRORS as error:
+            # `from None`: the HTTP library's exceptions carry request_info, headers included.
+            reason = self._scrub(describe_network_error(error))
             raise RunPodUnreachableError(
-                f"cannot reach RunPod at {redact_url(self._api_url)}: {self._scrub(_reason(error))}"
+                f"cannot reach RunPod at {redact_url(self._api_url)}: {reason}"
             ) from None
 
     def _error(self, method: str, url: str, status: int, text: str) -> DeployError:
@@ -225,9 +239,3 @@ def _server_message(text: str) -> str:
     if isinstance(errors, list) and errors:
         detail = f"{detail} {'; '.join(str(e) for e in errors)}".strip()
     return detail or "no details given"
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "no answer in time"
-    return str(error) or type(error).__name__

@@ -151,6 +151,11 @@ def _storage_section(inputs: TemplateInputs) -> str:
             f"- Volume: {inputs.volume_gb} GB at `{VOLUME_PATH}`, where ComfyUI keeps its",
             "  models, custom nodes, inputs and outputs. Everything outside it is wiped when the",
             "  pod stops.",
+            "- **A stop (RunPod's Stop button, `ignition stop`) also deletes your outputs, inputs,",
+            f"  ComfyUI user data and downloaded models inside `{VOLUME_PATH}`** (the nuke), once",
+            "  ComfyUI had started. `NUKE_ON_STOP=false` keeps all of it; `PERSISTENT_STORAGE`",
+            f"  (a folder on the volume, e.g. `{VOLUME_PATH}/persistent_models`) keeps the models,",
+            "  which are then never deleted. Download your outputs before you stop.",
             f"- Container disk: {inputs.container_disk_gb} GB.",
         ]
     )

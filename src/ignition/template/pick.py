@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ignition.resolve.catalog import CatalogEntry, load_catalog
+from ignition.catalog import CatalogEntry, load_catalog
 from ignition.spec import parse_specs
 from ignition.spec.entries import split_entries
 

@@ -20,6 +20,7 @@ class CatalogEntry:
     folder: str
     description: str
     revision: str = "main"
+    size_gb: float | None = None  # approximate, for people choosing; never used to verify
 
     @property
     def url(self) -> str:
@@ -30,7 +31,7 @@ class CatalogEntry:
 @cache
 def load_catalog() -> dict[str, CatalogEntry]:
     """Short name (lower case) → entry, in the file's order."""
-    text = resources.files("ignition.resolve").joinpath("catalog.yaml").read_text("utf-8")
+    text = resources.files("ignition").joinpath("catalog.yaml").read_text("utf-8")
     return parse_catalog(text)
 
 
@@ -50,6 +51,7 @@ def parse_catalog(text: str) -> dict[str, CatalogEntry]:
             folder=fields["folder"],
             description=fields["description"],
             revision=str(fields.get("revision", "main")),
+            size_gb=float(fields["size_gb"]) if "size_gb" in fields else None,
         )
     return entries
 

@@ -2,14 +2,14 @@
 
 import pytest
 
-from ignition.errors import PlaceError, SpecError, UnsupportedModelError
-from ignition.place.layout import (
+from ignition.catalog import load_catalog
+from ignition.comfyui_folders import (
     civitai_folder,
     huggingface_folder,
     normalise_folder,
     sanitise_filename,
 )
-from ignition.resolve.catalog import load_catalog
+from ignition.errors import PlaceError, SpecError, UnsupportedModelError
 
 MODEL_TYPE_ROWS = [
     ("Checkpoint", "checkpoints"),

@@ -1,4 +1,5 @@
-"""Where a file goes: ComfyUI folder names, CivitAI types → folders, safe file names."""
+"""ComfyUI's model-folder vocabulary, shared below the stages: folder names and legacy aliases,
+weight extensions, CivitAI types → folders, safe file names."""
 
 from __future__ import annotations
 

@@ -7,38 +7,28 @@ download (`benchmarks/bench_download.py`). Here asyncio's BufferedProtocol has t
 place, and reused: memory is one buffer per connection, and a disk slower than the network
 holds back the sender (the loop waits in the write) instead of piling bytes up.
 
-Only the plain case is handled: a 206 with a Content-Length to a Range request. Any other answer
-(an error to explain, a redirect, a chunked body) is returned as a head with its body unread, and
-the engine asks again through the HttpClient, which owns auth, redirects and error reporting.
-Proxies are the HttpClient's too: `direct` says whether a URL may be fetched here at all.
+Only the plain case is handled: a 206 with a Content-Length to a Range request (and a status
+the retry policy retries, whose body nobody reads). For any other answer (an error to explain,
+a redirect, a chunked body) `WirePool.ranged` returns None, nothing of it was read, and the
+HttpClient asks again through aiohttp, which owns redirects and error bodies. The HttpClient
+decides which URLs come here at all (not through a proxy) and owns the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ignition._http import USER_AGENT, tls_context
-from ignition.fetch.segments import Segment
+from ignition._http.addresses import AddressGuard, resolve_checked
+from ignition._http.basics import USER_AGENT, HttpError, tls_context
+from ignition._http.body import Span, StreamError, WriteAt
 
 _HEAD_LIMIT = 64 << 10
 _URL_SAFE = "/?#[]@!$&'()*+,;=:%~-._"  # RFC 3986 reserved and unreserved marks, and '%'
-# Writes bytes at a file offset, synchronously (see fetch/disk.py for why); may raise.
-WriteAt = Callable[[int, memoryview], None]
-
-
-class WireError(Exception):
-    """The connection failed: refused, cut, stalled, or spoke something that is not HTTP/1.1."""
-
-    def __init__(self, reason: str, *, stalled: bool = False, before_answer: bool = False) -> None:
-        super().__init__(reason)
-        self.stalled = stalled
-        # Nothing came back at all: on a reused idle connection the server had closed it.
-        self.before_answer = before_answer
 
 
 @dataclass(frozen=True)
@@ -59,19 +49,13 @@ class Head:
         return int(value) if value.isdigit() else None
 
 
-def direct(url: str) -> bool:
-    """Whether `url` can be fetched on a raw connection (http/https, no proxy configured)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    proxies = urllib.request.getproxies()
-    return parts.scheme not in proxies or bool(urllib.request.proxy_bypass(parts.hostname))
-
-
 class WirePool:
     """Idle keep-alive connections per (scheme, host, port), shared by every file of a run."""
 
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(
+        self, *, connect_timeout_s: float, read_timeout_s: float, guard: AddressGuard
+    ) -> None:
+        self._guard = guard
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
         self._idle: defaultdict[tuple[str, str, int], list[WireConnection]] = defaultdict(list)
@@ -88,20 +72,72 @@ class WirePool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, protocol = await loop.create_connection(
-                    lambda: WireConnection(loop, buffer_bytes, self._read_timeout_s),
-                    host,
-                    port,
-                    ssl=tls_context() if scheme == "https" else None,
+                # The HttpClient's rule: a host it reached as public must still resolve so.
+                addresses = await resolve_checked(
+                    self._guard, host, port, public_only=self._guard.pinned(host)
                 )
+                return await self._connect_any(loop, addresses, scheme, host, buffer_bytes)
         except TimeoutError:
-            raise WireError(
+            raise StreamError(
                 f"no connection to {host}:{port} within {self._connect_timeout_s:g} s"
             ) from None
         except OSError as error:
             reason = error.strerror or error
-            raise WireError(f"cannot connect to {host}:{port} ({reason})") from None
-        return protocol
+            raise StreamError(f"cannot connect to {host}:{port} ({reason})") from None
+
+    async def _connect_any(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        addresses: list[tuple[Any, ...]],
+        scheme: str,
+        host: str,
+        buffer_bytes: int,
+    ) -> WireConnection:
+        """Connect to the first of the checked addresses that answers."""
+        failure: OSError = OSError(f"{host} has no address")
+        for _family, address in addresses:
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: WireConnection(loop, buffer_bytes, self._read_timeout_s),
+                    address[0],
+                    address[1],
+                    ssl=tls_context() if scheme == "https" else None,
+                    server_hostname=host if scheme == "https" else None,
+                )
+            except OSError as error:
+                failure = error
+                continue
+            return protocol
+        raise failure
+
+    async def ranged(
+        self,
+        url: str,
+        first: int,
+        last: int,
+        headers: Mapping[str, str],
+        buffer_bytes: int,
+        answerable: Callable[[int], bool],
+    ) -> WireAnswer | None:
+        """GET bytes first..last of `url`: the answer when it is a plain 206 (or a status for
+        which `answerable` is true: its body is never read), else None, with nothing read."""
+        while True:
+            connection = await self.connect(url, buffer_bytes)
+            try:
+                head = await connection.request(url, first, last, headers)
+                break
+            except StreamError as error:
+                connection.close()
+                if not (connection.reused and error.before_answer):
+                    raise
+                # The server had closed this idle connection: ask on another one.
+            except BaseException:
+                connection.close()
+                raise
+        if (head.status == 206 and head.plain_body_length is not None) or answerable(head.status):
+            return WireAnswer(self, url, connection, head)
+        connection.close()
+        return None
 
     def give_back(self, url: str, connection: WireConnection) -> None:
         if connection.usable:
@@ -117,6 +153,47 @@ class WirePool:
         self._idle.clear()
 
 
+class WireAnswer:
+    """A RangedAnswer on a wire connection; `close` puts the connection back when its body was
+    read to the end, and closes it otherwise."""
+
+    def __init__(self, pool: WirePool, url: str, connection: WireConnection, head: Head) -> None:
+        self._pool = pool
+        self._url = url
+        self._connection = connection
+        self._head = head
+        self._reusable = False
+
+    @property
+    def status(self) -> int:
+        return self._head.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._head.headers
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    async def stream_into(self, span: Span, write_at: WriteAt) -> None:
+        # A complete answer may still be short of the span (servers may cap a range): the
+        # caller sees it in span.position, and that is no failure.
+        await self._connection.stream_body(self._head, span, write_at)
+        self._reusable = True
+
+    async def raise_for_status(self) -> None:
+        # Only retryable statuses come here without a body worth reading.
+        if self.status >= 300:
+            raise HttpError(self.status, self._url, self._head.headers, "")
+
+    def close(self) -> None:
+        if self._reusable:
+            self._pool.give_back(self._url, self._connection)
+        else:
+            self._connection.close()
+
+
 class WireConnection(asyncio.BufferedProtocol):
     """One HTTP/1.1 connection: one request at a time, its body streamed into a Segment."""
 
@@ -130,13 +207,13 @@ class WireConnection(asyncio.BufferedProtocol):
         self._read_timeout_s = read_timeout_s
         self._transport: asyncio.Transport | None = None
         self._closed = False
-        self._failure: WireError | None = None
+        self._failure: StreamError | None = None
         self.reused = False
         # The request in progress: its answer's head, then its body.
         self._head: asyncio.Future[Head] | None = None
         self._answered = False  # a head came; its body waits for stream_body
         self._body: asyncio.Future[None] | None = None
-        self._segment: Segment | None = None
+        self._segment: Span | None = None
         self._write_at: WriteAt | None = None
         self._body_left = 0
         self._received = 0
@@ -174,9 +251,9 @@ class WireConnection(asyncio.BufferedProtocol):
         finally:
             self._head = None
 
-    async def stream_body(self, head: Head, segment: Segment, write_at: WriteAt) -> None:
+    async def stream_body(self, head: Head, segment: Span, write_at: WriteAt) -> None:
         """Write the body into `segment` until it ends (it may shrink meanwhile) or the body
-        does. Raises WireError, or whatever `write_at` raised."""
+        does. Raises StreamError, or whatever `write_at` raised."""
         length = head.plain_body_length
         assert self._transport is not None and length is not None
         self._segment, self._write_at, self._body_left = segment, write_at, length
@@ -220,7 +297,7 @@ class WireConnection(asyncio.BufferedProtocol):
                 # hand out an empty buffer.
                 self._transport.pause_reading()
         else:
-            self._fail(WireError("the server sent bytes nobody asked for"))
+            self._fail(StreamError("the server sent bytes nobody asked for"))
 
     def eof_received(self) -> bool:
         return False  # close: the answer ended early, or the server closed an idle connection
@@ -228,7 +305,7 @@ class WireConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         where = "mid-answer" if self._received else "before answering"
-        self._fail(WireError(f"connection closed {where}", before_answer=not self._received))
+        self._fail(StreamError(f"connection closed {where}", before_answer=not self._received))
 
     # --- internals --------------------------------------------------------------------------
     def _parse_head(self) -> None:
@@ -236,12 +313,12 @@ class WireConnection(asyncio.BufferedProtocol):
         end = self._bytes.find(b"\r\n\r\n", 0, self._fill)
         if end < 0:
             if self._fill >= min(_HEAD_LIMIT, len(self._buffer)):
-                self._fail(WireError("the answer's head is too large"))
+                self._fail(StreamError("the answer's head is too large"))
             return
         try:
             head = _parse_head(self._bytes[:end])
         except ValueError as error:
-            self._fail(WireError(f"not an HTTP/1.1 answer ({error})"))
+            self._fail(StreamError(f"not an HTTP/1.1 answer ({error})"))
             return
         # The body's first bytes move to the front, to wait for stream_body (or close).
         rest = self._fill - end - 4
@@ -257,7 +334,7 @@ class WireConnection(asyncio.BufferedProtocol):
         if body is None or body.done() or segment is None or write_at is None:
             return
         if self._fill > self._body_left:
-            self._failure = self._failure or WireError("more bytes than the Content-Length")
+            self._failure = self._failure or StreamError("more bytes than the Content-Length")
             self._fill = self._body_left
         wanted = min(segment.end - segment.position, self._body_left)
         count = min(self._fill, wanted)
@@ -283,7 +360,7 @@ class WireConnection(asyncio.BufferedProtocol):
         elif self._failure is not None:
             body.set_exception(self._failure)
 
-    def _fail(self, error: WireError) -> None:
+    def _fail(self, error: StreamError) -> None:
         self._failure = self._failure or error
         self._disarm_watchdog()
         if self._head is not None and not self._head.done():
@@ -307,7 +384,7 @@ class WireConnection(asyncio.BufferedProtocol):
         self._watchdog = None
         idle = self._loop.time() - self._last_byte_at
         if idle >= self._read_timeout_s:
-            self._fail(WireError(f"no bytes for {self._read_timeout_s:g} s", stalled=True))
+            self._fail(StreamError(f"no bytes for {self._read_timeout_s:g} s", stalled=True))
         elif self._head is not None or self._body is not None:
             self._watchdog = self._loop.call_later(self._read_timeout_s - idle, self._check_stall)
 
