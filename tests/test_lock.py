@@ -178,6 +178,10 @@ def test_from_running_writes_a_manifest_and_lock_that_reproduce_the_pod(fakes: F
     )
     assert made.ok, [o.error for o in made.outcomes]
     (pod / "loras" / "by-hand.safetensors").write_bytes(model_bytes("by hand"))
+    # Fetched by hand (under CivitAI's name), but CivitAI knows the bytes: traced and locked.
+    traced = fakes.civitai.add(777, model_type="LORA").files[0].data
+    (pod / "loras" / "model_777.safetensors").write_bytes(traced)
+    served["loras/model_777.safetensors"] = traced
     out = fakes.tmp_path / "snapshot"
 
     result = lock_cli(
@@ -188,7 +192,10 @@ def test_from_running_writes_a_manifest_and_lock_that_reproduce_the_pod(fakes: F
     )
 
     assert result.returncode == 0, result.stderr
-    assert "by-hand.safetensors: not downloaded by Ignition" in result.stderr
+    assert "by-hand.safetensors: not downloaded by Ignition and unknown to CivitAI" in (
+        result.stderr
+    )
+    assert "model_777" not in result.stderr
     fresh = fakes.tmp_path / "fresh"
     report = provision_now(
         fakes, ignition_manifest=str(out / "ignition.yaml"), models_dir_override=fresh

@@ -121,12 +121,18 @@ def _check(settings: Settings, manifest: str, output: str, *, as_json: bool) -> 
 
 
 def _from_running(settings: Settings, manifest: str, output: str, args: argparse.Namespace) -> int:
-    from ignition.pin.running import snapshot
+    from ignition.pin.running import Snapshot, snapshot
+    from ignition.pipeline import open_client
     from ignition.spec.manifest import is_url
 
     if is_url(manifest):
         raise ConfigError(f"cannot write the manifest to {manifest}", hint="give a path")
-    taken = snapshot(settings, origin=manifest)
+
+    async def go() -> Snapshot:
+        async with open_client(settings) as client:
+            return await snapshot(client, settings, origin=manifest)
+
+    taken = asyncio.run(go())
     written = not args.dry_run
     if written:
         _write(Path(manifest), taken.manifest_text())

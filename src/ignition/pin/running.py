@@ -3,24 +3,28 @@
 Ignition records every file it verifies (place/manifest.py) with its sha256 and the download
 endpoint it came from; each such file becomes a manifest entry that names exactly that file
 (version and file id on CivitAI, repo, revision and path on Hugging Face, with its folder) and a
-lock record with its recorded size and sha256. Nothing is fetched and, for files whose size and
-mtime still match their record, nothing is read. Files without a record (copied in by hand,
-downloaded by ComfyUI-Manager) have no known source: they are listed, not locked.
+lock record with its recorded size and sha256. For those, nothing is fetched and (size and mtime
+still matching the record) nothing is read. A file Ignition did not download (copied in by hand,
+fetched by ComfyUI-Manager) is hashed and CivitAI asked whether it knows those bytes; Hugging
+Face has no such lookup, so a file only it serves is listed as unlocked, with why.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ignition._http import NETWORK_ERRORS, HttpClient, HttpError, describe_network_error
 from ignition.errors import SpecError
 from ignition.pin.lockfile import LockedModel, Lockfile, inputs_of
 from ignition.place.install import sha256_file
 from ignition.place.manifest import Manifest, ManifestRecord, manifest_dir
 from ignition.place.store import models_root
 from ignition.records import CivitaiRef, HuggingFaceRef
+from ignition.resolve.civitai import find_by_sha256
 from ignition.settings import Settings
 from ignition.spec.civitai import parse_civitai_entry
 from ignition.spec.huggingface import parse_huggingface_entry
@@ -45,27 +49,22 @@ class Snapshot:
         return "# What this pod had: written by `ignition lock --from-running`.\n" + body
 
 
-def snapshot(settings: Settings, *, origin: str) -> Snapshot:
-    """Every recorded model under the models root(s), as a manifest (named `origin`) and lock."""
+async def snapshot(client: HttpClient, settings: Settings, *, origin: str) -> Snapshot:
+    """Every model under the models root(s) whose source is known, as a manifest (named
+    `origin`) and its lock; the others in `unlocked`, each with why."""
     civitai: list[str] = []
     huggingface: list[str] = []
     models: list[LockedModel] = []
     unlocked: list[str] = []
-    roots = sorted({models_root(settings), settings.models_dir})
-    for root in roots:
+    for root in sorted({models_root(settings), settings.models_dir}):
         records = Manifest(root)
         recorded = dict(records.items())
         for relative in _files_under(root):
-            record = recorded.get(relative)
-            why = _why_not_lockable(records, relative, record)
-            if why is None:
-                assert record is not None
-                try:
-                    entry, model = _locked(relative, record)
-                except SpecError as error:
-                    why = f"{error.message}; not locked"
-            if why is not None:
-                unlocked.append(f"{root / relative}: {why}")
+            try:
+                record = await _record_for(client, settings, records, relative, recorded)
+                entry, model = _locked(relative, record)
+            except SpecError as error:
+                unlocked.append(f"{root / relative}: {error.message}; not locked")
                 continue
             (civitai if model.source == "civitai" else huggingface).append(entry)
             models.append(model)
@@ -84,21 +83,39 @@ def _files_under(root: Path) -> list[str]:
     )
 
 
-def _why_not_lockable(
-    manifest: Manifest, relative: str, record: ManifestRecord | None
-) -> str | None:
+async def _record_for(
+    client: HttpClient,
+    settings: Settings,
+    records: Manifest,
+    relative: str,
+    recorded: dict[str, ManifestRecord],
+) -> ManifestRecord:
+    """The file's record with its source: Ignition's own (still matching the bytes), else
+    CivitAI's answer for its sha256. SpecError says why there is none."""
     if "/" not in relative:
-        return "not in a model folder; not locked"
-    if record is None:
-        return "not downloaded by Ignition, no source known; not locked"
-    if not record.source:
-        return "recorded without its source (downloaded by an older Ignition); not locked"
-    if (
-        manifest.trusted(relative) is None
-        and sha256_file(manifest.root / relative) != record.sha256
-    ):
-        return "changed since Ignition verified it; not locked"
-    return None
+        raise SpecError("not in a model folder")
+    path = records.root / relative
+    record = recorded.get(relative)
+    if record is not None and record.source:
+        unverified = records.trusted(relative) is None  # size or mtime moved: read the bytes
+        if unverified and await asyncio.to_thread(sha256_file, path) != record.sha256:
+            raise SpecError("changed since Ignition verified it")
+        return record
+    sha256 = await asyncio.to_thread(sha256_file, path)
+    try:
+        found = await find_by_sha256(client, settings, sha256)
+    except HttpError as error:
+        raise SpecError(
+            f"not downloaded by Ignition; CivitAI answered HTTP {error.status}"
+        ) from None
+    except NETWORK_ERRORS as error:
+        reason = describe_network_error(error)
+        raise SpecError(f"not downloaded by Ignition; CivitAI unreachable ({reason})") from None
+    if found is None:
+        raise SpecError("not downloaded by Ignition and unknown to CivitAI by its sha256")
+    version, file_id = found
+    source = f"{settings.civitai_endpoint}/api/download/models/{version}?fileId={file_id}"
+    return ManifestRecord(f"sha256:{sha256}", sha256, path.stat().st_size, 0, source)
 
 
 def _locked(relative: str, record: ManifestRecord) -> tuple[str, LockedModel]:
