@@ -81,7 +81,11 @@ def test_the_lock_pins_what_the_sources_serve_fetching_only_the_unhashed(fakes: 
     }
     # Model bytes moved only for the file no API vouches for (and one byte for CivitAI's size).
     assert fakes.storage.counters.bytes_served == 1
-    assert fakes.hf.counters.requests["/o/tiny/resolve/main/tiny.safetensors"] == 2  # HEAD, GET
+    # HEAD (size, hash), GET (no hash published: fetched once), HEAD (the commit to pin).
+    assert fakes.hf.counters.requests["/o/tiny/resolve/main/tiny.safetensors"] == 3
+    # Hugging Face files are locked at the commit their branch points to now.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert pinned["loras/l.safetensors"]["url"].endswith(f"/o/lora/resolve/{commit}/l.safetensors")
     assert fakes.civitai.token not in text and HF_GRANTED not in text
     # Deterministic: the same inputs give the same bytes, and the file is left alone.
     again = lock_cli(fakes, str(manifest))
@@ -204,11 +208,15 @@ def test_from_running_writes_a_manifest_and_lock_that_reproduce_the_pod(fakes: F
     assert files_under(fresh) == sorted(served)
     for relative in served:
         assert sha256_file(fresh / relative) == sha256_file(pod / relative)
-    # The generated manifest locks to the very same bytes, and --check agrees.
-    snapshot_lock = (out / "ignition.lock").read_text()
+
+    # The generated manifest locks to the very same files and bytes, and --check agrees.
+    def pinned(path: Path) -> list[tuple[str, str, int, str]]:
+        models = json.loads(path.read_text())["models"]
+        return [(m["folder"], m["filename"], m["size"], m["sha256"]) for m in models]
+
     shutil.move(out / "ignition.lock", out / "from-running.lock")
     assert lock_cli(fakes, str(out / "ignition.yaml")).returncode == 0
-    assert (out / "ignition.lock").read_text() == snapshot_lock
+    assert pinned(out / "ignition.lock") == pinned(out / "from-running.lock")
     assert lock_cli(fakes, "--check", str(out / "ignition.yaml")).returncode == 0
 
 

@@ -15,6 +15,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from ignition._http import (
     NETWORK_ERRORS,
@@ -31,7 +32,7 @@ from ignition.fetch.verify import check_fetched
 from ignition.pin.lockfile import LockedModel, Lockfile, inputs_of
 from ignition.pin.request import manifest_only
 from ignition.pipeline import open_client, resolve_requested
-from ignition.records import FetchRequest, ResolvedFile
+from ignition.records import FetchRequest, HuggingFaceRef, ResolvedFile
 from ignition.report import ModelOutcome, ProvisionReport
 from ignition.resolve import explain_http_error
 from ignition.resolve.workflow_source import load_workflow
@@ -39,6 +40,7 @@ from ignition.settings import Settings
 from ignition.spec.manifest import PodManifest
 
 _CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _COMPLETES_AT_ONCE = 4
 
 
@@ -137,16 +139,29 @@ async def _pin(
         outcome.warnings.append("no hash published: fetched once and hashed")
     elif size is None:
         size = await _exact_size(client, file)
-    outcome.size, outcome.sha256 = size, sha256
+    url = await _at_commit(client, file) if file.source == "huggingface" else file.url
+    outcome.size, outcome.sha256, outcome.url = size, sha256, redact_url(url)
     return LockedModel(
         name=file.name,
         source=file.source,
-        url=redact_url(file.url),
+        url=redact_url(url),
         folder=file.folder,
         filename=file.filename,
         size=size,
         sha256=sha256,
     )
+
+
+async def _at_commit(client: HttpClient, file: ResolvedFile) -> str:
+    """The Hugging Face URL at the commit its branch or tag points to now (X-Repo-Commit), so
+    the lock still finds these bytes after the branch moves on."""
+    assert isinstance(file.ref, HuggingFaceRef)
+    async with client.get(file.url, method="HEAD", stop_at_other_host=True) as response:
+        commit = response.headers.get("X-Repo-Commit", "").lower()
+    revision = f"/resolve/{quote(file.ref.revision, safe='')}/"
+    if not _COMMIT.match(commit) or revision not in file.url:
+        return file.url
+    return file.url.replace(revision, f"/resolve/{commit}/", 1)
 
 
 async def _exact_size(client: HttpClient, file: ResolvedFile) -> int:
