@@ -24,7 +24,6 @@ from ignition.spec.workflow import split_sources
 class Request:
     # The settings to parse and resolve: env lists plus (unlocked) the manifest's lists.
     settings: Settings
-    manifest: PodManifest | None = None
     lock: Lockfile | None = None
     lock_origin: str = ""
     # Keys of the manifest's model entries: with a lock, refs with these keys are served by it.
@@ -48,12 +47,11 @@ async def gather_request(client: HttpClient, settings: Settings) -> Request:
         return Request(settings, problem=error)
     if lock is None:
         assert manifest is not None
-        request = Request(merged_settings(settings, manifest), manifest=manifest)
+        request = Request(merged_settings(settings, manifest))
         request.notes += _not_provisioned(manifest)
         return request
     request = Request(
         merged_settings(settings, manifest, with_workflows=False),
-        manifest=manifest,
         lock=lock,
         lock_origin=lock_origin,
         pinned_keys=model_keys(manifest) if manifest is not None else frozenset(),
