@@ -132,14 +132,15 @@ def test_a_download_with_no_network_says_what_it_retries_at_once(fakes: Fakes) -
     policy = RetryPolicy(attempts=3, sleep=sleep)
     report = asyncio.run(provision(settings, display=display, retry=policy))
 
-    first = said_before_waiting[0].strip().splitlines()
+    # Before the first wait: the plan line, then exactly one line about the retry.
+    first = [line for line in said_before_waiting[0].splitlines() if "retrying" in line]
     assert len(first) == 1
     assert f"cannot connect to {dead.removeprefix('http://')}" in first[0]
     assert "(connection refused) — retrying HEAD 127.0.0.1" in first[0]
     assert "for up to 3 s more" in first[0]
     (outcome,) = report.outcomes
     assert outcome.status == "failed"
-    said = outcome.error or ""  # the hint is part of it
+    said = f"{outcome.error} {outcome.hint}"
     assert "object at 0x" not in said
     assert "CIVITAI_ENDPOINT" not in said
     assert f"HF_ENDPOINT ({dead})" in said

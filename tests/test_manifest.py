@@ -78,6 +78,7 @@ def test_a_list_may_be_one_string_written_as_the_env_var() -> None:
         ("version: 1\nmodels: {huggingface: [clip_ll]}\n", "did you mean clip_l"),
         ("version: 1\npython: ['--index-url https://evil.test']\n", "is an installer option"),
         ("- 1\n- 2\n", "the top level must be a mapping"),
+        ("version: 1\nnodes: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
         ("", "the top level must be a mapping"),
     ],
 )

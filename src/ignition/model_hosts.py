@@ -11,16 +11,17 @@ HF_HOSTS = frozenset({"huggingface.co", "hf.co", "www.huggingface.co"})
 CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com"})
 
 
-def on_configured_endpoint(url: str, settings: Settings) -> str:
+def on_configured_endpoint(url: str, settings: Settings) -> tuple[str, str | None]:
     """A huggingface.co / civitai.com link moved onto the configured endpoint (a mirror, a
-    test's fake); any other link unchanged."""
+    test's fake), with the service whose token it may carry; any other link unchanged, None."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if host in HF_HOSTS:
-        endpoint = settings.hf_endpoint
+        endpoint, service = settings.hf_endpoint, "huggingface"
     elif host in CIVITAI_HOSTS:
-        endpoint = settings.civitai_endpoint
+        endpoint, service = settings.civitai_endpoint, "civitai"
     else:
-        return url
+        return url, None
     base = urlsplit(endpoint)
-    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+    path = base.path.rstrip("/") + parts.path  # a mirror may serve under a prefix
+    return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), service

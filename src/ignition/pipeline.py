@@ -24,7 +24,10 @@ from ignition._http import (
     HttpClient,
     HttpError,
     RetryPolicy,
+    ServiceToken,
+    acting_for,
     describe_network_error,
+    mask_secrets,
     redact_url,
 )
 from ignition.errors import (
@@ -44,7 +47,7 @@ from ignition.fetch.verify import check_fetched
 from ignition.pin.locked import check_pinned, locked_files, upstream_sha256
 from ignition.pin.lockfile import LOCK_NAME
 from ignition.pin.request import gather_request
-from ignition.place.install import destination, install, staging_path
+from ignition.place.install import destination, install, prepare_state_dir, staging_path
 from ignition.place.lock import FileLock
 from ignition.place.manifest import Manifest
 from ignition.place.present import file_lock, trusted_in_place, verified_in_place
@@ -114,6 +117,11 @@ async def provision(
         async with open_client(settings, policy) as client:
             display.set_phase("resolving")
             resolved = await resolve_requested(client, settings, report, display)
+            try:
+                await asyncio.to_thread(prepare_state_dir, models_dir, create=not dry_run)
+            except (PlaceError, OSError) as error:
+                _fail_all(resolved, error, models_dir)
+                return report
             manifest = await asyncio.to_thread(Manifest, models_dir)
             planned = await asyncio.to_thread(_plan, resolved, manifest, report)
             for outcome in report.outcomes:
@@ -132,11 +140,12 @@ async def provision(
 
 
 def open_client(settings: Settings, retry: RetryPolicy | None = None) -> HttpClient:
-    """The run's one HTTP client, each token scoped to its own source."""
-    tokens = {
-        settings.civitai_endpoint: _secret(settings.civitai_token),
-        settings.hf_endpoint: _secret(settings.hf_token),
-    }
+    """The run's one HTTP client, each token scoped to its own service."""
+    # Keyed by service, not endpoint: a mirror serving both on one origin keeps both tokens.
+    tokens = [
+        ServiceToken("civitai", settings.civitai_endpoint, _secret(settings.civitai_token)),
+        ServiceToken("huggingface", settings.hf_endpoint, _secret(settings.hf_token)),
+    ]
     return HttpClient.from_settings(settings, tokens, retry=retry)
 
 
@@ -211,9 +220,9 @@ async def _workflow_refs(
     for source in split_sources(settings.comfyui_workflows):
         try:
             models = read_workflow(await load_workflow(client, source, settings), origin=source)
-        except SpecError as error:
+        except Exception as error:  # one workflow's failure, never the run's
             outcome = ModelOutcome(name=source, source="workflow")
-            _record_error(outcome, error)
+            _record_error(outcome, _as_ignition_error(error, f"workflow {source}", SpecError))
             report.outcomes.append(outcome)
             continue
         for need in workflow_needs(models, origin=source):
@@ -234,17 +243,12 @@ async def _workflow_refs(
             )
             report.outcomes.append(outcome)
             assert need.problem is not None
-            # Uploaded by the user: the pod's models folder or the store, both seen by ComfyUI.
-            candidates = {settings.models_dir, models_root(settings)}
-            present = next(
-                (
-                    root / need.model.directory / need.model.name
-                    for root in sorted(candidates)
-                    if (root / need.model.directory / need.model.name).is_file()
-                ),
-                None,
+            present = (
+                _uploaded(settings, need.model.directory, need.model.name)
+                if isinstance(need.problem, MissingSourceError)
+                else None
             )
-            if isinstance(need.problem, MissingSourceError) and present is not None:
+            if present is not None:
                 outcome.status = "skipped"
                 outcome.path = str(present)
                 outcome.warnings.append("already in its folder; no source known, not verified")
@@ -267,6 +271,16 @@ def _unreachable_hint(ref: ModelRef, settings: Settings) -> str:
     return f"check the network connection and {name} ({endpoint}), then run again"
 
 
+def _uploaded(settings: Settings, folder: str, name: str) -> Path | None:
+    """The file a user uploaded for a workflow: in the pod's models folder or the store (both
+    seen by ComfyUI), and only if it really lies inside that root."""
+    for root in sorted({settings.models_dir, models_root(settings)}):
+        path = root / folder / name
+        if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+            return path
+    return None
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -283,7 +297,8 @@ async def _resolve_all(
     async def one(ref: ModelRef) -> list[ResolvedFile] | IgnitionError:
         async with gate:
             try:
-                return await resolve(client, settings, ref)
+                with acting_for(_source_of(ref)):
+                    return await resolve(client, settings, ref)
             except IgnitionError as error:
                 return error
             except HttpError as error:
@@ -293,11 +308,13 @@ async def _resolve_all(
                     f"{ref.text!r}: cannot reach the source ({describe_network_error(error)})",
                     hint=_unreachable_hint(ref, settings),
                 )
+            except Exception as error:  # this entry's failure, never the run's
+                return _as_ignition_error(error, repr(ref.text), ResolveError)
 
     answers = await asyncio.gather(*(one(ref) for ref in refs))
     resolved: list[tuple[ResolvedFile, ModelOutcome]] = []
     for ref, answer in zip(refs, answers, strict=True):
-        source: SourceName = "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
+        source = _source_of(ref)
         if isinstance(answer, IgnitionError):
             # Where it was going stays in the report: a workflow's entry keeps its folder,
             # file name and link, and its hint speaks of the workflow, not of list syntax.
@@ -334,6 +351,11 @@ def _outcome_for(file: ResolvedFile) -> ModelOutcome:
         sha256=file.expected_sha256,
         warnings=list(file.warnings),
     )
+
+
+def _source_of(ref: ModelRef) -> SourceName:
+    """The service a ref is fetched from: its outcome's `source` and whose token it carries."""
+    return "civitai" if isinstance(ref, CivitaiRef) else "huggingface"
 
 
 def _plan(
@@ -373,6 +395,22 @@ def _plan(
             continue
         planned.append(_Planned(file, outcome, target, relative))
     return planned
+
+
+def _fail_all(
+    resolved: list[tuple[ResolvedFile, ModelOutcome]], error: Exception, models_dir: Path
+) -> None:
+    """No usable state folder: no file can be staged, locked or recorded."""
+    failure = (
+        error
+        if isinstance(error, PlaceError)
+        else PlaceError(
+            f"cannot prepare {models_dir}: {error}",
+            hint="the models folder (or PERSISTENT_STORAGE) must be writable",
+        )
+    )
+    for _file, outcome in resolved:
+        _record_error(outcome, failure)
 
 
 def _check_disk(
@@ -459,13 +497,18 @@ async def _fetch_all(
             )
             display.finished(item.outcome)
             return
+        except Exception as error:  # a hostile lock file: this file's failure only
+            _record_error(item.outcome, _as_ignition_error(error, item.relative, PlaceError))
+            display.finished(item.outcome)
+            return
         async with claim:
             item.outcome.status = "fetching"
             progress = display.transfer(item.outcome)
             try:
-                item.outcome.status = await _fetch_and_place(
-                    client, settings, item, manifest, progress
-                )
+                with acting_for(item.file.source):
+                    item.outcome.status = await _fetch_and_place(
+                        client, settings, item, manifest, progress
+                    )
             except IgnitionError as error:
                 _record_error(item.outcome, error)
             except HttpError as error:
@@ -475,6 +518,8 @@ async def _fetch_all(
                 _record_error(item.outcome, FetchError(message, hint="run again"))
             except OSError as error:
                 _record_error(item.outcome, PlaceError(f"{item.file.filename}: {error}"))
+            except Exception as error:  # this file's failure, never the run's
+                _record_error(item.outcome, _as_ignition_error(error, item.relative, FetchError))
             finally:
                 progress.close()
             display.finished(item.outcome)
@@ -534,7 +579,7 @@ async def _fetch_and_place(
     )
     request = FetchRequest(
         url=file.url,
-        staging_path=staging_path(manifest.root, identity),
+        staging_path=staging_path(manifest.root, identity, item.relative),
         expected_size=file.expected_size,
         expected_sha256=file.expected_sha256,
         identity=identity,
@@ -577,6 +622,17 @@ async def _fetch_and_place(
     item.outcome.size = fetched.size_bytes
     item.outcome.sha256 = fetched.sha256
     return "ok"
+
+
+def _as_ignition_error(error: Exception, what: str, kind: type[IgnitionError]) -> IgnitionError:
+    """Any failure of one entry as the error it is recorded with: IgnitionErrors as they are,
+    anything else (a hostile input nobody foresaw, a bug) named by its type, secrets masked."""
+    if isinstance(error, IgnitionError):
+        return error
+    return kind(
+        f"{what}: unexpected {type(error).__name__}: {mask_secrets(str(error))[:500]}",
+        hint="the other entries went on; run again, and report this if it repeats",
+    )
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: Status = "failed") -> None:

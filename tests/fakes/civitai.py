@@ -37,6 +37,7 @@ class CivitaiVersion:
     early_access_deadline: str | None = None
     gone: bool = False  # 410 on download
     archived: bool = False  # files: [] in the API
+    echo_headers: bool = False  # 403 on download, its message repeating the request's headers
 
 
 @dataclass
@@ -156,6 +157,9 @@ class FakeCivitai:
             return web.json_response({"error": "Model not found"}, status=404)
         if version.gone:
             return web.json_response({"error": "Gone"}, status=410)
+        if version.echo_headers:  # a debugging proxy or a hostile server
+            echoed = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+            return web.json_response({"error": "Forbidden", "message": echoed}, status=403)
         authorized = request.headers.get("Authorization") == f"Bearer {self.token}"
         if version.early_access_deadline and not authorized:
             return web.json_response(

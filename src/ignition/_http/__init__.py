@@ -9,6 +9,7 @@ connections for HTTP.
     proxies.py    which proxy a URL goes through (from Settings: HTTPS_PROXY, NO_PROXY …)
     addresses.py  the address guard: which resolved addresses a request may connect to
     retry.py      the one retry policy: retryable statuses, Retry-After, backoff, on_retry
+    tokens.py     which token a URL gets (service, scheme, endpoint prefix); masking server text
 """
 
 from ignition._http.addresses import is_public_address
@@ -31,6 +32,7 @@ from ignition._http.body import RangedAnswer, Span, StreamError, WriteAt
 from ignition._http.client import HttpClient
 from ignition._http.proxies import Proxies
 from ignition._http.retry import RETRYABLE_STATUSES, RetryNotice, RetryPolicy, parse_retry_after
+from ignition._http.tokens import ServiceToken, acting_for, mask_secrets
 from ignition.errors import PrivateAddressError
 
 __all__ = [
@@ -46,15 +48,18 @@ __all__ = [
     "Response",
     "RetryNotice",
     "RetryPolicy",
+    "ServiceToken",
     "Span",
     "StreamError",
     "WebSocket",
     "WebSocketMessageType",
     "WriteAt",
+    "acting_for",
     "describe_network_error",
     "host_of",
     "is_certificate_error",
     "is_public_address",
+    "mask_secrets",
     "parse_retry_after",
     "raise_for_status",
     "redact_url",

@@ -7,12 +7,13 @@ import functools
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
 from ignition import __version__
+from ignition._http.tokens import mask_secrets
 
 # A plain, non-browser User-Agent: CivitAI's WAF blocks urllib's default, and a browser-like UA
 # makes CivitAI answer "login required" with a redirect to an HTML page instead of a 401.
@@ -88,18 +89,33 @@ def tls_context() -> ssl.SSLContext:
 
 
 class HttpError(Exception):
-    """A response the caller must interpret (status, headers and a short body excerpt)."""
+    """A response the caller must interpret (status, headers and a short body excerpt).
 
-    def __init__(self, status: int, url: str, headers: Mapping[str, str], body: str) -> None:
+    Server text (body and header values) is masked here, once, before any caller turns it into
+    a message: a server that echoes the request's Authorization never gets the token shown.
+    `secrets` are more values to mask (the token that request carried).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        url: str,
+        headers: Mapping[str, str],
+        body: str,
+        *,
+        secrets: Sequence[str] = (),
+    ) -> None:
         super().__init__(f"HTTP {status} from {redact_url(url)}")
         self.status = status
         self.url = url
-        self.headers = dict(headers)
-        self.body = body
+        self.headers = {name: mask_secrets(value, secrets) for name, value in headers.items()}
+        self.body = mask_secrets(body, secrets)
 
 
 async def raise_for_status(response: aiohttp.ClientResponse) -> None:
     """HttpError (status, headers, the body's first 4 KiB) for any answer that is not 2xx."""
     if response.status >= 300:
         body = (await response.content.read(4096)).decode("utf-8", "replace")
-        raise HttpError(response.status, str(response.url), response.headers, body)
+        sent = response.request_info.headers.get("Authorization", "")
+        secrets = [sent, sent.partition(" ")[2]] if sent else []
+        raise HttpError(response.status, str(response.url), response.headers, body, secrets=secrets)

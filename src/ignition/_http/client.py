@@ -1,16 +1,16 @@
-"""The HTTP client of a run: sessions, per-host auth, redirects, the address guard, redaction.
+"""The HTTP client of a run: sessions, per-service auth, redirects, the address guard, redaction.
 
-Tokens are attached in exactly one place (`HttpClient.auth_headers`) and only when a request's
-host is the host the token belongs to. Redirects are followed by hand so that every hop is
-re-checked: CivitAI's presigned storage host answers 400 when an Authorization header reaches
-it, a token must never leak to a CDN, and a hop may not lead to a private address
-(`addresses.py`).
+Tokens are attached in exactly one place (`HttpClient.auth_headers`) and only to URLs under the
+endpoint each was configured with, over its scheme (`tokens.py`). Redirects are followed by hand
+so that every hop is re-checked: CivitAI's presigned storage host answers 400 when an
+Authorization header reaches it, a token must never leak to a CDN, and a hop may not lead to a
+private address (`addresses.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from ignition import bounded_json
 from ignition._http.addresses import AddressGuard, CheckingResolver, Classifier, is_public_address
 from ignition._http.basics import (
     USER_AGENT,
@@ -31,6 +32,7 @@ from ignition._http.basics import (
 from ignition._http.body import RangedAnswer, ResponseAnswer
 from ignition._http.proxies import Proxies
 from ignition._http.retry import RetryPolicy
+from ignition._http.tokens import ServiceToken, choose_token, remember_secrets
 from ignition._http.wire import WirePool
 from ignition.errors import PrivateAddressError
 
@@ -55,7 +57,7 @@ class HttpClient:
 
     def __init__(
         self,
-        tokens: Mapping[str, str | None] | None = None,
+        tokens: Mapping[str, str | None] | Sequence[ServiceToken] | None = None,
         *,
         connections: int = 16,
         connect_timeout_s: float = 30.0,
@@ -65,7 +67,10 @@ class HttpClient:
         is_public: Classifier = is_public_address,
         proxies: Proxies | None = None,
     ) -> None:
-        self._tokens = {host_of(endpoint): token for endpoint, token in (tokens or {}).items()}
+        if isinstance(tokens, Mapping):
+            tokens = [ServiceToken(endpoint, endpoint, token) for endpoint, token in tokens.items()]
+        self._tokens = [entry for entry in tokens or () if entry.token]
+        remember_secrets([entry.token for entry in self._tokens if entry.token])
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
@@ -87,7 +92,10 @@ class HttpClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, tokens: Mapping[str, str | None] | None = None, **options: Any
+        cls,
+        settings: Settings,
+        tokens: Mapping[str, str | None] | Sequence[ServiceToken] | None = None,
+        **options: Any,
     ) -> HttpClient:
         """A client as the settings say: connections, private addresses, proxies; `options`
         as for the constructor (timeouts, retry …)."""
@@ -197,8 +205,9 @@ class HttpClient:
         return self._session
 
     def auth_headers(self, url: str) -> dict[str, str]:
-        """The Authorization header for `url`, or nothing when the host owns no token."""
-        token = self._tokens.get(host_of(url))
+        """The Authorization header for `url`, or nothing when no configured endpoint covers it
+        (see `tokens.choose_token`)."""
+        token = choose_token(self._tokens, url)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     @asynccontextmanager
@@ -397,7 +406,7 @@ class HttpClient:
         while next_url is not None:
             async with self.get(next_url, headers={"Accept": "application/json"}) as response:
                 await raise_for_status(response)
-                data = await response.json(content_type=None)
+                data = await bounded_json.read_json(response, what=redact_url(next_url))
                 link = response.links.get("next")
                 next_url = urljoin(str(response.url), str(link["url"])) if link else None
             yield data

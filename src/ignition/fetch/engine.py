@@ -52,6 +52,7 @@ from ignition.fetch.resume import (
     PartialState,
     discard_partial,
     load_partial,
+    open_part,
     part_path,
     save_partial,
 )
@@ -211,7 +212,10 @@ class _FileTransfer:
         ):
             discard_partial(request.staging_path)
             self._state = PartialState(request.identity)
-        self._fd = os.open(part_path(request.staging_path), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = open_part(request.staging_path, self._state)
+        except OSError as error:  # full, read-only, or something planted at the .part
+            raise self._disk_error(error) from None
         self._hasher = PrefixHasher(self._fd)
         try:
             self._done_bytes = self._state.done.total()

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ignition import bounded_json
 from ignition.atomic import write_atomic
 from ignition.fetch.segments import ByteRanges
 
 _VERSION = 1
+# A record lists done ranges: a few KB even for a badly fragmented partial.
+_MAX_RECORD_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -49,13 +55,20 @@ def state_path(staging_path: Path) -> Path:
 
 
 def load_partial(staging_path: Path, identity: str) -> PartialState:
-    """The recorded progress for this source, or a fresh state (removing a stale partial)."""
+    """The recorded progress for this source, or a fresh state (removing a stale partial).
+
+    Staging may be shared with other pods: a record or a `.part` that is a link (or anything but
+    a plain file) is never followed; it is removed like any stale partial."""
     try:
-        raw = json.loads(state_path(staging_path).read_text())
+        raw: Any = bounded_json.loads(
+            _read_plain_file(state_path(staging_path)),
+            what="partial download record",
+            max_bytes=_MAX_RECORD_BYTES,
+        )
         if raw["version"] != _VERSION or raw["identity"] != identity:
             raise ValueError("another source")
-        if not part_path(staging_path).exists():
-            raise ValueError("no bytes")
+        if not stat.S_ISREG(os.lstat(part_path(staging_path)).st_mode):
+            raise ValueError("not a plain file")
         done = ByteRanges([(int(s), int(e)) for s, e in raw["done"]])
         size = None if raw["size"] is None else int(raw["size"])
         etag = raw["etag"] if isinstance(raw["etag"], str) else None
@@ -63,6 +76,24 @@ def load_partial(staging_path: Path, identity: str) -> PartialState:
     except (OSError, ValueError, KeyError, TypeError):
         discard_partial(staging_path)
         return PartialState(identity)
+
+
+def open_part(staging_path: Path, state: PartialState) -> int:
+    """A read-write descriptor on `<staging>.part`: the existing one to resume `state`, else a
+    new file. Never through a link (O_NOFOLLOW), and a new file is created with O_EXCL, so
+    nothing planted between the check and the open receives the bytes."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    if not state.done.total():
+        discard_partial(staging_path)
+        flags |= os.O_CREAT | os.O_EXCL
+    return os.open(part_path(staging_path), flags, 0o644)
+
+
+def _read_plain_file(path: Path) -> bytes:
+    # O_NOFOLLOW: ELOOP for a link, so a planted link never makes us read another file.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read(_MAX_RECORD_BYTES + 1)
 
 
 def save_partial(staging_path: Path, state: PartialState) -> None:

@@ -3,10 +3,10 @@ HTML or JSON page where weights were expected (the classic login page saved as .
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
+from ignition import bounded_json
 from ignition.errors import ChecksumMismatchError, NotAModelError, SizeMismatchError
 from ignition.records import FetchedFile, FetchRequest
 
@@ -69,9 +69,15 @@ def check_safetensors_header(path: Path, label: str) -> None:
             )
         raw = handle.read(header_length)
     try:
-        header = json.loads(raw)
+        # Published by whoever uploaded the model: a deep header must fail this file only.
+        header = bounded_json.loads(
+            raw, what="safetensors header", max_bytes=_MAX_SAFETENSORS_HEADER_BYTES
+        )
     except ValueError as error:
-        raise NotAModelError(f"{label}: safetensors header is not JSON ({error})") from error
+        raise NotAModelError(
+            f"{label}: {error}",
+            hint="the file is not a usable safetensors model; report it to its publisher",
+        ) from None
     if not isinstance(header, dict):
         raise NotAModelError(f"{label}: safetensors header is not a JSON object")
     data_bytes = size - 8 - header_length

@@ -123,10 +123,10 @@ async def workflow_hashes(
     hashes: dict[str, str] = {}
     for entry, source in zip(manifest.workflows, manifest.workflow_sources(), strict=True):
         try:
-            text = await load_workflow(client, source, settings)
+            document = await load_workflow(client, source, settings)
         except IgnitionError:
             continue  # resolve_requested reports it as a failed entry; --check as changed
-        hashes[entry] = hashlib.sha256(text.encode()).hexdigest()
+        hashes[entry] = hashlib.sha256(document).hexdigest()
     return hashes
 
 

@@ -22,6 +22,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ignition import bounded_json
 from ignition.errors import LockfileError
 from ignition.spec.manifest import PodManifest
 
@@ -110,11 +111,9 @@ def differences(locked: LockInputs, current: LockInputs) -> list[str]:
 def parse_lock(text: str, *, origin: str) -> Lockfile:
     """A lock's text → records; anything malformed is a LockfileError naming what."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise LockfileError(
-            f"{origin}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-        ) from None
+        document = bounded_json.loads(text, what=origin)
+    except bounded_json.UntrustedJsonError as error:
+        raise LockfileError(str(error)) from None
     if not isinstance(document, dict):
         raise LockfileError(f"{origin}: not a lock (the top level is not an object)")
     if document.get("version") != LOCK_VERSION:

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from ignition.atomic import move_into_place
@@ -26,10 +27,33 @@ def state_dir(models_dir: Path) -> Path:
     return manifest_dir(models_dir)
 
 
-def staging_path(models_dir: Path, identity: str) -> Path:
-    """Where a file's verified bytes land, named after its identity so a re-run finds its
-    partial (the engine keeps `<this>.part` and `<this>.part.json` beside it)."""
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+def prepare_state_dir(models_dir: Path, *, create: bool = True) -> None:
+    """Create `<models>/.ignition/{staging,locks}` (with `create`), refusing any of them that is
+    a link or not a folder: Ignition writes model bytes, locks and its manifest there, and on a
+    shared volume a neighbour could point a link anywhere."""
+    if create:
+        models_dir.mkdir(parents=True, exist_ok=True)
+    top = state_dir(models_dir)
+    for folder in (top, top / "staging", top / "locks"):
+        if create:
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=0o755)
+        try:
+            mode = folder.lstat().st_mode
+        except FileNotFoundError:
+            return  # a dry run before the first real one: nothing there yet
+        if not stat.S_ISDIR(mode):
+            raise PlaceError(
+                f"{folder} is a link or not a folder; Ignition will not write through it",
+                hint=f"remove {folder} (Ignition recreates it) and run again",
+            )
+
+
+def staging_path(models_dir: Path, identity: str, relative: str) -> Path:
+    """Where a file's verified bytes land for the destination `relative`: named after both, so
+    a re-run finds its partial (the engine keeps `<this>.part` and `<this>.part.json` beside
+    it) and two destinations wanting the same bytes never share one."""
+    digest = hashlib.sha256(f"{identity}\0{relative}".encode()).hexdigest()[:32]
     return state_dir(models_dir) / "staging" / digest
 
 
@@ -50,7 +74,15 @@ def sha256_file(path: Path) -> str:
 
 
 def install(fetched: FetchedFile, target: Path) -> PlacedFile:
-    """Move verified bytes into place: fsync the data, rename, fsync the folder."""
+    """Move verified bytes into place: fsync the data, rename, fsync the folder. Only a plain
+    file is moved: a link in staging (planted, or followed while writing) never lands in a
+    model folder."""
+    if not stat.S_ISREG(fetched.path.lstat().st_mode):
+        raise PlaceError(
+            f"refusing to install {target.name}: its staged copy {fetched.path} is not a plain "
+            "file (a link?)",
+            hint="remove it and run again; check who else writes to the models volume",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     _fsync(fetched.path)
     try:
@@ -78,5 +110,8 @@ def _replace_across_filesystems(source: Path, target: Path) -> None:
 
 
 def _fsync(path: Path) -> None:
-    with path.open("rb+") as handle:
-        os.fsync(handle.fileno())
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ignition import bounded_json
 from ignition.atomic import write_atomic
 from ignition.place.lock import FileLock
 
@@ -102,11 +103,13 @@ class Manifest:
 
     def _load(self) -> dict[str, ManifestRecord]:
         try:
-            document = json.loads(self._path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            # On a shared store anyone may have written it: bounded, like any foreign JSON.
+            document = bounded_json.loads(self._path.read_bytes(), what="manifest")
+        except (FileNotFoundError, ValueError):
             # A damaged manifest only costs a re-verification; it must never stop a start.
             return {}
         files = document.get("files") if isinstance(document, dict) else None
+        files = files if isinstance(files, dict) else None
         records: dict[str, ManifestRecord] = {}
         for key, value in (files or {}).items():
             try:

@@ -7,9 +7,9 @@ GET /api/v1/models/{id} lists versions newest first; the bytes come from
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ignition import bounded_json
 from ignition._http import HttpClient, HttpError
 from ignition.comfyui_folders import civitai_folder, normalise_folder, sanitise_filename
 from ignition.errors import (
@@ -177,7 +177,7 @@ def explain_civitai_error(error: HttpError, ref: CivitaiRef, settings: Settings)
 
 def _json_body(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = bounded_json.loads(text, what="CivitAI's error answer")
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

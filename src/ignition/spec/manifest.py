@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 
 import yaml
 
+from ignition import bounded_json
 from ignition._http import NETWORK_ERRORS, HttpClient, describe_network_error, redact_url
 from ignition.errors import DuplicateEntryError, ManifestError
 from ignition.spec.entries import split_entries
@@ -90,7 +91,11 @@ async def read_text_source(client: HttpClient, source: str, *, what: str) -> str
                     f"{what} {shown}: HTTP {response.status}",
                     hint="check the URL; a private file needs a public or raw link",
                 )
-            data = await response.content.read(MAX_MANIFEST_BYTES + 1)
+            data = await bounded_json.read_body(
+                response, what=f"{what} {shown}", max_bytes=MAX_MANIFEST_BYTES
+            )
+    except bounded_json.UntrustedJsonError as error:
+        raise ManifestError(str(error), hint=f"point at the {what} itself") from None
     except NETWORK_ERRORS as error:
         raise ManifestError(
             f"{what} {shown} cannot be fetched: {describe_network_error(error)}",
@@ -139,6 +144,8 @@ def parse_manifest(text: str, *, origin: str) -> PodManifest:
     shown = redact_url(origin) if is_url(origin) else origin
     try:
         document = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ManifestError(f"{shown}: nested too deeply to be a manifest") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -12,12 +12,14 @@ the caller can match them against the catalog or list them as missing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from ignition import bounded_json
+from ignition._http import redact_url
 from ignition.catalog import load_catalog
 from ignition.comfyui_folders import COMFYUI_FOLDERS, normalise_folder
 from ignition.errors import MissingSourceError, SpecError
@@ -74,19 +76,19 @@ class WorkflowModel:
     node: str  # node type that needs it, for messages
 
 
-def read_workflow(text: str, *, origin: str) -> list[WorkflowModel]:
+def read_workflow(text: str | bytes, *, origin: str) -> list[WorkflowModel]:
     """Every model the workflow in `text` needs, deduplicated, URL-carrying entries first.
 
-    `origin` (a path or URL) names the workflow in error messages.
+    `origin` (a path or URL) names the workflow in error messages. A workflow is anyone's file:
+    one too large or too deeply nested is refused like one that is not JSON.
     """
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
+        shown = redact_url(origin) if "://" in origin else origin
+        document = bounded_json.loads(text, what=f"workflow {shown}")
+    except bounded_json.UntrustedJsonError as error:
         raise SpecError(
-            f"workflow {origin} is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}",
-            hint="export the workflow again from ComfyUI (Workflow → Export)",
-        ) from error
+            str(error), hint="export the workflow again from ComfyUI (Workflow → Export)"
+        ) from None
     if not isinstance(document, dict):
         raise SpecError(
             f"workflow {origin} is not a ComfyUI workflow (top level is not an object)",
@@ -192,6 +194,7 @@ def workflow_needs(models: Iterable[WorkflowModel], *, origin: str) -> list[Work
 
 def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
     try:
+        _check_name(model, origin)
         folder = normalise_folder(model.directory)
         if folder not in COMFYUI_FOLDERS:
             raise SpecError(
@@ -206,6 +209,18 @@ def _need(model: WorkflowModel, origin: str) -> WorkflowNeed:
     except SpecError as error:
         return WorkflowNeed(model, origin, problem=error)
     return WorkflowNeed(model, origin, ref=ref)
+
+
+def _check_name(model: WorkflowModel, origin: str) -> None:
+    """A loader value names a file under its model folder; `/etc/shadow` or `../x` would make
+    every later step (present? skipped?) answer questions about files outside the models."""
+    path = PurePosixPath(model.name)
+    if path.is_absolute() or ".." in path.parts or "\0" in model.name:
+        raise SpecError(
+            f"{origin}: {model.node} names an invalid model file {model.name!r} "
+            "(an absolute path or one with '..')",
+            hint="a loader names a file inside its models folder, like 'sdxl/model.safetensors'",
+        )
 
 
 def _ref_from_url(model: WorkflowModel, folder: str, origin: str) -> ModelRef:
