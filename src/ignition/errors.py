@@ -2,6 +2,8 @@
 
     IgnitionError                  code, message, hint (what to do next)
     ├── ConfigError                a setting or flag is unusable
+    │   ├── ManifestError          ignition.yaml is unreadable or malformed
+    │   └── LockfileError          ignition.lock is unreadable, malformed or does not fit
     ├── SpecError                  a model entry cannot be parsed (bad id, unknown short name)
     │   ├── DuplicateEntryError    the same file listed twice (harmless: fetched once)
     │   └── MissingSourceError     a workflow needs a file and says nowhere where to get it
@@ -19,7 +21,8 @@
     │   ├── DiskFullError
     │   ├── TransferStalledError
     │   ├── TransferFailedError    the server kept failing (cuts, 5xx, 429) beyond the retry budget
-    │   └── SourceChangedError     the file on the server changed under a partial download
+    │   ├── SourceChangedError     the file on the server changed under a partial download
+    │   └── ChangedSinceLockedError  the source now serves other bytes than ignition.lock pins
     ├── PlaceError                 the verified file cannot be moved into place
     ├── PrivateAddressError        a URL (or a redirect) leads to a loopback/private address
     ├── DeployError                RunPod's API did not take the template (`template --deploy`)
@@ -61,6 +64,16 @@ class IgnitionError(Exception):
 
 class ConfigError(IgnitionError):
     code = "IGN100"
+
+
+class ManifestError(ConfigError):
+    code = "IGN110"
+    default_hint = "fix ignition.yaml (docs/manifest.md describes every key)"
+
+
+class LockfileError(ConfigError):
+    code = "IGN111"
+    default_hint = "write it again with `ignition lock`"
 
 
 class SpecError(IgnitionError):
@@ -147,6 +160,14 @@ class TransferFailedError(FetchError):
 class SourceChangedError(FetchError):
     code = "IGN407"
     default_hint = "the file changed on the server while it was downloading; run again"
+
+
+class ChangedSinceLockedError(FetchError):
+    code = "IGN408"
+    default_hint = (
+        "the upstream file is not the one locked; if the new bytes are wanted, run "
+        "`ignition lock` again and commit the new lock"
+    )
 
 
 class PlaceError(IgnitionError):

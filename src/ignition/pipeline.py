@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +44,9 @@ from ignition.errors import (
 from ignition.fetch import fetch_file
 from ignition.fetch.progress import TransferProgress
 from ignition.fetch.verify import check_fetched
+from ignition.pin.locked import check_pinned, locked_files, upstream_sha256
+from ignition.pin.lockfile import LOCK_NAME
+from ignition.pin.request import gather_request
 from ignition.place.install import destination, install, prepare_state_dir, staging_path
 from ignition.place.lock import FileLock
 from ignition.place.manifest import Manifest
@@ -108,26 +111,12 @@ async def provision(
     models_dir = models_root(settings)
     if settings.persistent_store is not None:
         display.say(f"models go to the persistent store {models_dir} (PERSISTENT_STORAGE)")
-    parsed = parse_specs(settings.civitai_models, settings.huggingface_models)
-    for error in parsed.errors:
-        status: Status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
-        outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
-        _record_error(outcome, error, status)
-        report.outcomes.append(outcome)
-    # Keyed by service, not endpoint: a mirror serving both on one origin keeps both tokens.
-    tokens = [
-        ServiceToken("civitai", settings.civitai_endpoint, _secret(settings.civitai_token)),
-        ServiceToken("huggingface", settings.hf_endpoint, _secret(settings.hf_token)),
-    ]
     # Every retry of the run is shown as it happens (a run with no network says so at once).
     policy = dataclasses.replace(retry or RetryPolicy(), on_retry=display.retrying)
     with display:
-        async with HttpClient.from_settings(settings, tokens, retry=policy) as client:
+        async with open_client(settings, policy) as client:
             display.set_phase("resolving")
-            _say_what_is_resolved(display, len(parsed.refs), settings.comfyui_workflows)
-            links: dict[ModelRef, str] = {}  # workflow refs → the URL the workflow gave
-            refs = [*parsed.refs, *await _workflow_refs(client, settings, report, links)]
-            resolved = await _resolve_all(client, settings, refs, report, links)
+            resolved = await resolve_requested(client, settings, report, display)
             try:
                 await asyncio.to_thread(prepare_state_dir, models_dir, create=not dry_run)
             except (PlaceError, OSError) as error:
@@ -148,6 +137,63 @@ async def provision(
             display.set_phase("fetching")
             await _fetch_all(client, settings, planned, manifest, display)
     return report
+
+
+def open_client(settings: Settings, retry: RetryPolicy | None = None) -> HttpClient:
+    """The run's one HTTP client, each token scoped to its own service."""
+    # Keyed by service, not endpoint: a mirror serving both on one origin keeps both tokens.
+    tokens = [
+        ServiceToken("civitai", settings.civitai_endpoint, _secret(settings.civitai_token)),
+        ServiceToken("huggingface", settings.hf_endpoint, _secret(settings.hf_token)),
+    ]
+    return HttpClient.from_settings(settings, tokens, retry=retry)
+
+
+async def resolve_requested(
+    client: HttpClient,
+    settings: Settings,
+    report: ProvisionReport,
+    display: RunDisplay | None = None,
+) -> list[tuple[ResolvedFile, ModelOutcome]]:
+    """Steps 1-2 of `provision`: what the env lists and IGNITION_MANIFEST ask for, resolved;
+    with the manifest's lock, its files are taken from the lock as they are (pin/request.py)."""
+    request = await gather_request(client, settings)
+    if request.problem is not None:
+        name = settings.ignition_manifest or settings.ignition_lock
+        outcome = ModelOutcome(name=redact_url(name) if "://" in name else name, source="manifest")
+        _record_error(outcome, request.problem)
+        report.outcomes.append(outcome)
+    for note in request.notes:
+        if display is not None:
+            display.say(note)
+    wanted = request.settings
+    parsed = parse_specs(wanted.civitai_models, wanted.huggingface_models)
+    for error in parsed.errors:
+        status: Status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        outcome = ModelOutcome(name=error.entry, source=error.source, status=status)
+        _record_error(outcome, error, status)
+        report.outcomes.append(outcome)
+    refs = [ref for ref in parsed.refs if ref.key not in request.pinned_keys]
+    if display is not None:
+        _say_what_is_resolved(display, len(refs), wanted.comfyui_workflows)
+    links: dict[ModelRef, str] = {}  # workflow refs → the URL the workflow gave
+    refs += await _workflow_refs(client, wanted, report, links)
+    pinned: list[tuple[ResolvedFile, ModelOutcome]] = []
+    if request.lock is not None:
+        files, unusable = locked_files(request.lock, request.lock_origin)
+        for model, problem in unusable:
+            outcome = ModelOutcome(name=model.name, source="lock", folder=model.folder)
+            _record_error(outcome, problem)
+            report.outcomes.append(outcome)
+        for file in files:
+            outcome = _outcome_for(file)
+            report.outcomes.append(outcome)
+            pinned.append((file, outcome))
+    live = await _resolve_all(client, wanted, refs, report, links)
+    if request.lock is not None:
+        for _, outcome in live:
+            outcome.warnings.append(f"not in {LOCK_NAME}: resolved now, not pinned")
+    return pinned + live
 
 
 def _say_what_is_resolved(display: RunDisplay, entries: int, workflows: str) -> None:
@@ -288,19 +334,23 @@ async def _resolve_all(
             report.outcomes.append(outcome)
             continue
         for file in answer:
-            outcome = ModelOutcome(
-                name=file.name,
-                source=file.source,
-                folder=file.folder,
-                filename=file.filename,
-                url=redact_url(file.url),
-                size=file.expected_size or file.size_estimate,
-                sha256=file.expected_sha256,
-                warnings=list(file.warnings),
-            )
+            outcome = _outcome_for(file)
             report.outcomes.append(outcome)
             resolved.append((file, outcome))
     return resolved
+
+
+def _outcome_for(file: ResolvedFile) -> ModelOutcome:
+    return ModelOutcome(
+        name=file.name,
+        source=file.source,
+        folder=file.folder,
+        filename=file.filename,
+        url=redact_url(file.url),
+        size=file.expected_size or file.size_estimate,
+        sha256=file.expected_sha256,
+        warnings=list(file.warnings),
+    )
 
 
 def _source_of(ref: ModelRef) -> SourceName:
@@ -543,19 +593,31 @@ async def _fetch_and_place(
         identity=identity,
         expected_size=file.expected_size,
         expected_sha256=file.expected_sha256,
+        source=redact_url(file.url),
     ):
         item.outcome.size = item.target.stat().st_size
         return "skipped"
+    if file.pinned:
+        # The source's own word first: changed bytes fail here, before anything is fetched.
+        published = await upstream_sha256(client, settings, file)
+        if published is None:  # no hash stated: fetch, then compare with the lock
+            request = replace(request, expected_size=None, expected_sha256=None)
     fetched = await fetch_file(client, request, progress)
     try:
         await asyncio.to_thread(check_fetched, fetched, request, file.filename)
+        if file.pinned:
+            check_pinned(fetched, file)
     except FetchError:
         with contextlib.suppress(OSError):
             fetched.path.unlink()  # known-bad bytes: never resumed, never installed
         raise
     await asyncio.to_thread(install, fetched, item.target)
     await asyncio.to_thread(
-        manifest.record, item.relative, identity=identity, sha256=fetched.sha256
+        manifest.record,
+        item.relative,
+        identity=identity,
+        sha256=fetched.sha256,
+        source=redact_url(file.url),
     )
     item.outcome.size = fetched.size_bytes
     item.outcome.sha256 = fetched.sha256
@@ -574,7 +636,4 @@ def _as_ignition_error(error: Exception, what: str, kind: type[IgnitionError]) -
 
 
 def _record_error(outcome: ModelOutcome, error: IgnitionError, status: Status = "failed") -> None:
-    outcome.status = status
-    outcome.error = error.message
-    outcome.code = error.code
-    outcome.hint = error.hint or None
+    outcome.record_error(error, status)

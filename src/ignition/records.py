@@ -105,6 +105,8 @@ class ResolvedFile:
     expected_size: int | None  # exact bytes, when the source states them
     size_estimate: int | None  # approximate bytes for the disk preflight (CivitAI sizeKB)
     warnings: tuple[str, ...] = ()
+    # From ignition.lock: only these bytes will do (pin/locked.py checks the source first).
+    pinned: bool = False
 
     @property
     def planned_size(self) -> int:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ignition.errors import IgnitionError
 from ignition.records import SourceName
 
 # pending: not started; fetching: bytes arriving; ok: fetched now; skipped: already in place;
 # planned: would be fetched (--dry-run); duplicate: listed twice, handled once; missing: a
-# workflow needs it, no source is known; failed: see `error`, `code` and `hint`.
+# workflow needs it, no source is known; failed: see `error`, `code` and `hint`;
+# locked: pinned by `ignition lock` (its runs only).
 Status = Literal[
-    "pending", "fetching", "ok", "skipped", "planned", "duplicate", "missing", "failed"
+    "pending", "fetching", "ok", "skipped", "planned", "duplicate", "missing", "failed", "locked"
 ]
 IN_PLACE_STATUSES: frozenset[Status] = frozenset({"ok", "skipped", "planned", "duplicate"})
 
@@ -27,8 +29,9 @@ class ModelOutcome:
     """One file (or one bad entry): updated in place as the run proceeds."""
 
     name: str
-    # "workflow": a workflow that cannot be read, or a model it needs that has no source.
-    source: SourceName | Literal["workflow"]
+    # "workflow": a workflow that cannot be read, or a model it needs that has no source;
+    # "manifest" / "lock": IGNITION_MANIFEST or its lock (or one of its records) is unusable.
+    source: SourceName | Literal["workflow", "manifest", "lock"]
     folder: str | None = None
     filename: str | None = None
     url: str | None = None  # redacted: no token, no signature
@@ -45,6 +48,13 @@ class ModelOutcome:
     @property
     def in_place(self) -> bool:
         return self.status in IN_PLACE_STATUSES
+
+    def record_error(self, error: IgnitionError, status: Status = "failed") -> None:
+        """This entry failed (or `status`) because of `error`: message, stable code, hint."""
+        self.status = status
+        self.error = error.message
+        self.code = error.code
+        self.hint = error.hint or None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     civitai_models: str = Field("", validation_alias=_env("CIVITAI_MODELS"))
     huggingface_models: str = Field("", validation_alias=_env("HUGGINGFACE_MODELS"))
     comfyui_workflows: str = Field("", validation_alias=_env("COMFYUI_WORKFLOWS"))
+    # ignition.yaml: a path or an http(s) URL; its lists add to the three above.
+    ignition_manifest: str = Field("", validation_alias=_env("IGNITION_MANIFEST"))
+    # ignition.lock: a path or URL; unset, the `ignition.lock` beside the manifest is used.
+    ignition_lock: str = Field("", validation_alias=_env("IGNITION_LOCK"))
 
     # --- credentials ---------------------------------------------------------------------------
     civitai_token: SecretSetting = Field(

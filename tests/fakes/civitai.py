@@ -51,6 +51,7 @@ class FakeCivitai:
     def __post_init__(self) -> None:
         app = web.Application()
         app.router.add_get("/api/v1/model-versions/{id}", self._version)
+        app.router.add_get("/api/v1/model-versions/by-hash/{hash}", self._by_hash)
         app.router.add_get("/api/v1/models/{id}", self._model)
         app.router.add_get("/api/download/models/{id}", self._download)
         app.router.add_get("/login", self._login)
@@ -118,6 +119,15 @@ class FakeCivitai:
         if version is None:
             return web.json_response({"error": "Model not found"}, status=404)
         return web.json_response(self._payload(version))
+
+    async def _by_hash(self, request: web.Request) -> web.Response:
+        """The version holding a file with this sha256 (CivitAI matches any case)."""
+        self.counters.count(request)
+        wanted = request.match_info["hash"].lower()
+        for version in self.versions.values():
+            if any((f.published_sha256 or "").lower() == wanted for f in version.files):
+                return web.json_response(self._payload(version))
+        return web.json_response({"error": "Model not found"}, status=404)
 
     async def _model(self, request: web.Request) -> web.Response:
         self.counters.count(request)

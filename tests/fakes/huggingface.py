@@ -61,7 +61,8 @@ class FakeHuggingFace:
         repo = self.repos.get(repo_id)
         if repo is None:
             return self._error(401, "RepoNotFound", "Repository not found")
-        if request.match_info["rev"] not in repo.revisions:
+        # Every revision's files are also served at the commit it points to (X-Repo-Commit).
+        if request.match_info["rev"] not in (*repo.revisions, _COMMIT):
             return self._error(404, "RevisionNotFound", "Invalid rev id")
         return repo_id, repo
 

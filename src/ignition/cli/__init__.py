@@ -37,6 +37,7 @@ _COMMANDS: tuple[str, ...] = (
     "stop",
     "status",
     "download",
+    "lock",
     "verify",
     "catalog",
     "template",

@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE_OR_URL",
         help="a ComfyUI workflow whose models to provision (repeatable)",
     )
+    parser.add_argument(
+        "--manifest",
+        metavar="FILE_OR_URL",
+        help="ignition.yaml whose lists add to the others (default: IGNITION_MANIFEST); "
+        "with ignition.lock beside it, exactly the locked files",
+    )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable plan and summary")
@@ -51,7 +57,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {"models_dir_override": args.models_dir}
+    overrides: dict[str, Any] = {
+        "models_dir_override": args.models_dir,
+        "ignition_manifest": args.manifest,
+    }
     if args.civitai is not None or args.hf is not None or args.workflow:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""

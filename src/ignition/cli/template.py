@@ -81,6 +81,13 @@ def register(subparsers: Any) -> None:
         help="Hugging Face repos, files or short names, comma-separated (HUGGINGFACE_MODELS)",
     )
     parser.add_argument(
+        "--manifest",
+        metavar="URL",
+        default="",
+        help="point pods at this ignition.yaml (IGNITION_MANIFEST; its ignition.lock beside it "
+        "pins the files); an http(s) URL, or a path under /workspace",
+    )
+    parser.add_argument(
         "--no-input",
         action="store_true",
         help="never ask for models, even at a terminal (they are asked for when stdin is a "
@@ -185,7 +192,9 @@ def run(args: argparse.Namespace) -> int:
 def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
     civitai = args.civitai if args.civitai is not None else settings.civitai_models
     huggingface = args.hf if args.hf is not None else settings.huggingface_models
-    asked_for = args.civitai is not None or args.hf is not None or civitai or huggingface
+    asked_for = (
+        args.civitai is not None or args.hf is not None or civitai or huggingface or args.manifest
+    )
     if not (asked_for or args.no_input) and sys.stdin.isatty():
         civitai, huggingface = pick_models(input, print)
     default_name = SERVERLESS_NAME if args.serverless else DEFAULT_NAME
@@ -195,6 +204,7 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> TemplateInputs:
         image=choose_image(args.image, settings.image, Path(__file__).parent),
         civitai_models=civitai,
         huggingface_models=huggingface,
+        manifest=args.manifest,
         container_disk_gb=args.disk_gb,
         volume_gb=args.volume_gb,
         comfyui_port=settings.comfyui_port,

@@ -29,6 +29,9 @@ class ManifestRecord:
     sha256: str
     size_bytes: int
     mtime_ns: int
+    # Where the bytes came from (the source's download endpoint, redacted; "" when unknown):
+    # what `ignition lock --from-running` writes into a lock.
+    source: str = ""
 
 
 def manifest_dir(root: Path) -> Path:
@@ -60,10 +63,16 @@ class Manifest:
             return None
         return record
 
-    def record(self, relative: str, *, identity: str, sha256: str) -> ManifestRecord:
-        """Remember that the file now at `relative` was verified to have `sha256`."""
+    def record(
+        self, relative: str, *, identity: str, sha256: str, source: str = ""
+    ) -> ManifestRecord:
+        """Remember that the file now at `relative` was verified to have `sha256`; a file
+        verified again without a `source` keeps the one it was recorded with."""
         stat = (self.root / relative).stat()
-        entry = ManifestRecord(identity, sha256.lower(), stat.st_size, stat.st_mtime_ns)
+        previous = self._records.get(relative)
+        if not source and previous is not None and previous.sha256 == sha256.lower():
+            source = previous.source
+        entry = ManifestRecord(identity, sha256.lower(), stat.st_size, stat.st_mtime_ns, source)
         self._update({relative: entry}, forget=())
         return entry
 
@@ -109,6 +118,7 @@ class Manifest:
                     sha256=str(value["sha256"]),
                     size_bytes=int(value["size_bytes"]),
                     mtime_ns=int(value["mtime_ns"]),
+                    source=str(value.get("source") or ""),
                 )
             except (KeyError, TypeError, ValueError):
                 continue

@@ -42,8 +42,10 @@ def verified_in_place(
     identity: str,
     expected_size: int | None,
     expected_sha256: str | None,
+    source: str = "",
 ) -> bool:
-    """Trusted, or present with the promised size and (when published) sha256 — then recorded."""
+    """Trusted, or present with the promised size and (when published) sha256 — then recorded
+    (with `source`, where such bytes come from)."""
     if trusted_in_place(manifest, relative, expected_size, expected_sha256):
         return True
     path = manifest.root / relative
@@ -56,7 +58,7 @@ def verified_in_place(
     if expected_sha256 is not None and digest != expected_sha256:
         manifest.forget(relative)
         return False
-    manifest.record(relative, identity=identity, sha256=digest)
+    manifest.record(relative, identity=identity, sha256=digest, source=source)
     return True
 
 

@@ -78,6 +78,25 @@ async def resolve_civitai(client: HttpClient, settings: Settings, ref: CivitaiRe
     )
 
 
+async def find_by_sha256(
+    client: HttpClient, settings: Settings, sha256: str
+) -> tuple[int, int] | None:
+    """(version id, file id) of the CivitAI file with these bytes, or None when CivitAI knows
+    none (GET /api/v1/model-versions/by-hash/{sha256}): how a file copied in by hand is traced."""
+    url = f"{settings.civitai_endpoint}/api/v1/model-versions/by-hash/{sha256}"
+    try:
+        version = _dict(await client.get_json(url))
+    except HttpError as error:
+        if error.status == 404:
+            return None
+        raise
+    for candidate in version.get("files") or []:
+        hashes = _dict(_dict(candidate).get("hashes"))
+        if str(hashes.get("SHA256", "")).lower() == sha256:
+            return int(version["id"]), int(candidate["id"])
+    return None
+
+
 def _early_access(version: dict[str, Any], ref: CivitaiRef, settings: Settings) -> list[str]:
     """An early-access version downloads only for an account that bought it: without a token
     that is certain to fail, so it fails here (a dry run must not call it "planned"); with one,

@@ -50,6 +50,9 @@ class TemplateInputs:
     image: str = DEFAULT_IMAGE
     civitai_models: str = ""
     huggingface_models: str = ""
+    # IGNITION_MANIFEST: an ignition.yaml by http(s) URL (or a path on the volume), with its
+    # ignition.lock beside it when the pod is to be provisioned exactly.
+    manifest: str = ""
     container_disk_gb: int = DEFAULT_CONTAINER_DISK_GB
     volume_gb: int = DEFAULT_VOLUME_GB
     comfyui_port: int = 8188
@@ -168,6 +171,8 @@ def environment(inputs: TemplateInputs) -> dict[str, str]:
         "FILEBROWSER_PORT": str(inputs.filebrowser_port),
         "ENABLE_MANAGER_UI": "true" if inputs.enable_manager_ui else "false",
         "COMFY_FLAGS": inputs.comfy_flags,
+        # Only when set: templates without a manifest stay exactly as they were.
+        **({"IGNITION_MANIFEST": inputs.manifest} if inputs.manifest else {}),
     }
 
 
@@ -178,6 +183,13 @@ def render_json(body: dict[str, Any]) -> str:
 def _check(inputs: TemplateInputs) -> None:
     """Refuse what RunPod's schema would accept but a pod could not use."""
     check_models(inputs.civitai_models, inputs.huggingface_models)
+    manifest = inputs.manifest
+    if manifest and not (manifest.startswith(("https://", "http://", VOLUME_PATH + "/"))):
+        raise ConfigError(
+            f"manifest {manifest!r} is neither an http(s) URL nor a path under {VOLUME_PATH}",
+            hint="a pod cannot read this machine's files: publish ignition.yaml (and "
+            "ignition.lock beside it) and pass its URL",
+        )
     if not inputs.image.strip() or any(c.isspace() for c in inputs.image):
         raise ConfigError(
             f"image {inputs.image!r} is not an image reference",

@@ -71,6 +71,16 @@ def _models_section(inputs: TemplateInputs) -> str:
             f"{_listed(huggingface)}",
             "",
             "Edit either variable when you deploy to change the models; comma-separated.",
+            *(
+                [
+                    "",
+                    f"The manifest `{inputs.manifest}` (`IGNITION_MANIFEST`) adds its models and "
+                    "workflows; with `ignition.lock` beside it the pod gets exactly the locked "
+                    "files, each verified against its sha256.",
+                ]
+                if inputs.manifest
+                else []
+            ),
         ]
     )
 
@@ -123,6 +133,8 @@ def _environment_section(inputs: TemplateInputs) -> str:
         "FILEBROWSER_PORT": "the file browser's port",
         "ENABLE_MANAGER_UI": "show ComfyUI-Manager's UI (`true`/`false`)",
         "COMFY_FLAGS": "extra command-line flags for ComfyUI",
+        "IGNITION_MANIFEST": "ignition.yaml naming models and workflows (with ignition.lock "
+        "beside it: exactly the locked files)",
     }
     lines = ["## Environment", "", "| Variable | Value | Meaning |", "|---|---|---|"]
     for variable, value in environment(inputs).items():

@@ -1,0 +1,1 @@
+"""pin: ignition.lock — lock a manifest, check it, provision exactly what it pins."""
