@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from conftest import Fakes
 from fakes.civitai import CivitaiFile
 from fakes.content import model_bytes, sha256
+from fakes.services import Fakes
 from helpers import by_name, files_under, provision_now, serve_catalog
 from ignition.place.install import sha256_file
 from test_download_cli import HF_GRANTED, ignition

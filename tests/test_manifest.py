@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from helpers import by_name, files_under, provision_now, serve_catalog
 from ignition.errors import ConfigError, ManifestError
 from ignition.pin.request import merged_settings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Fakes
 from fakes.content import model_bytes
+from fakes.services import Fakes
 from pod_harness import Pod, make_pod
 from test_download_cli import ignition
 
