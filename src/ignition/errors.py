@@ -10,7 +10,9 @@
     │   ├── GatedModelError        HF licence not accepted
     │   ├── EarlyAccessError       CivitAI early access
     │   ├── UnsupportedModelError  not model weights (workflow, poses, archive …)
-    │   └── RateLimitedError       429 beyond our retry budget
+    │   ├── RateLimitedError       429 beyond our retry budget
+    │   ├── PackNotFoundError      a node pack id, repo or git ref that does not exist
+    │   └── PackVersionRefusedError  a registry version that is not active (banned, flagged …)
     ├── FetchError                 bytes could not be fetched or are wrong
     │   ├── ChecksumMismatchError
     │   ├── SizeMismatchError
@@ -20,6 +22,9 @@
     │   ├── TransferFailedError    the server kept failing (cuts, 5xx, 429) beyond the retry budget
     │   └── SourceChangedError     the file on the server changed under a partial download
     ├── PlaceError                 the verified file cannot be moved into place
+    │   ├── UnsafeArchiveError     a node pack archive with an entry that would land outside it
+    │   └── RequirementsError      a node pack's Python requirements or install.py failed
+    │       └── RequirementsConflictError  they cannot be met beside the pinned torch
     └── DeployError                RunPod's API did not take the template (`template --deploy`)
         ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
         ├── TemplateRejectedError  400/422: RunPod's validation message
@@ -160,3 +165,33 @@ class TemplateRejectedError(DeployError):
 class RunPodUnreachableError(DeployError):
     code = "IGN603"
     default_hint = "check the network connection and RUNPOD_API_URL, then run again"
+
+
+# --- custom node packs ---------------------------------------------------------------------------
+
+
+class PackNotFoundError(ResolveError):
+    code = "IGN310"
+
+
+class PackVersionRefusedError(ResolveError):
+    code = "IGN311"
+    default_hint = "pin another version (`id@X.Y.Z`); the registry lists the active ones"
+
+
+class UnsafeArchiveError(PlaceError):
+    code = "IGN501"
+    default_hint = "the pack's archive is malformed or hostile; report it to its author"
+
+
+class RequirementsError(PlaceError):
+    code = "IGN510"
+    default_hint = "see the pip/uv message above; fix or remove the pack, then run again"
+
+
+class RequirementsConflictError(RequirementsError):
+    code = "IGN511"
+    default_hint = (
+        "the pack needs a torch (or torchvision/torchaudio) other than the installed one, "
+        "which Ignition never replaces; pin another version of the pack or remove it"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     civitai_models: str = Field("", validation_alias=_env("CIVITAI_MODELS"))
     huggingface_models: str = Field("", validation_alias=_env("HUGGINGFACE_MODELS"))
     comfyui_workflows: str = Field("", validation_alias=_env("COMFYUI_WORKFLOWS"))
+    # Custom node packs: registry ids[@version], git URLs[@ref], owner/repo[@ref].
+    comfyui_nodes: str = Field("", validation_alias=_env("COMFYUI_NODES"))
 
     # --- credentials ---------------------------------------------------------------------------
     civitai_token: SecretStr | None = Field(
@@ -47,11 +50,17 @@ class Settings(BaseSettings):
         None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
     )
     runpod_api_key: SecretStr | None = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
+    # Sent only to GITHUB_ENDPOINT's host, for private node pack repos.
+    github_token: SecretStr | None = Field(None, validation_alias=_env("GITHUB_TOKEN"))
 
     # --- endpoints (mirrors and tests) ----------------------------------------------------------
     civitai_endpoint: str = Field("https://civitai.com", validation_alias=_env("CIVITAI_ENDPOINT"))
     hf_endpoint: str = Field("https://huggingface.co", validation_alias=_env("HF_ENDPOINT"))
     runpod_api_url: str = Field("https://api.runpod.io", validation_alias=_env("RUNPOD_API_URL"))
+    comfy_registry_endpoint: str = Field(
+        "https://api.comfy.org", validation_alias=_env("COMFY_REGISTRY_ENDPOINT")
+    )
+    github_endpoint: str = Field("https://github.com", validation_alias=_env("GITHUB_ENDPOINT"))
 
     # --- paths ---------------------------------------------------------------------------------
     workspace: Path = Field(Path("/workspace"), validation_alias=_env("WORKSPACE"))
@@ -108,6 +117,7 @@ class Settings(BaseSettings):
         "civitai_token",
         "hf_token",
         "runpod_api_key",
+        "github_token",
         "filebrowser_password",
         "comfyui_password",
         "comfyui_api_token",
@@ -119,7 +129,13 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
+    @field_validator(
+        "civitai_endpoint",
+        "hf_endpoint",
+        "runpod_api_url",
+        "comfy_registry_endpoint",
+        "github_endpoint",
+    )
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -170,6 +186,7 @@ def unresolved_secret_warnings() -> list[str]:
         "COMFYUI_PASSWORD",
         "COMFYUI_API_TOKEN",
         "RUNPOD_API_KEY",
+        "GITHUB_TOKEN",
     )
     return [
         f"{name} is {value.strip()!r}: RunPod has no such secret, so {name} counts as unset; "
@@ -177,3 +194,24 @@ def unresolved_secret_warnings() -> list[str]:
         for name in names
         if (value := os.environ.get(name, "")).strip().startswith(_UNRESOLVED_PLACEHOLDER)
     ]
+
+
+def helper_process_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a helper Ignition runs itself (git, uv, pip, a pack's install.py):
+    the process's own (PATH, HOME, proxies, UV_*/PIP_* index settings) minus every credential
+    Ignition holds, plus `extra` (a token scoped by the caller, e.g. git's extraHeader)."""
+    secrets = {
+        "CIVITAI_TOKEN",
+        "CIVITAI_API_KEY",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "GITHUB_TOKEN",
+        "RUNPOD_API_KEY",
+        "FILEBROWSER_PASSWORD",
+        "COMFYUI_PASSWORD",
+        "COMFYUI_API_TOKEN",
+    }
+    return {
+        **{name: value for name, value in os.environ.items() if name not in secrets},
+        **extra,
+    }
