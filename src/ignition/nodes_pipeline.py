@@ -497,4 +497,4 @@ def _say(display: RunDisplay, outcome: PackOutcome) -> None:
     if outcome.in_place:
         display.say(f"nodes: {outcome.status:<7} {outcome.folder or outcome.name} @ {at}{guess}")
     else:
-        display.say(f"nodes: {outcome.status.upper()} {outcome.name}{guess}: {outcome.error}")
+        display.say(f"nodes: {outcome.status.upper()}{guess}: {outcome.error}")
