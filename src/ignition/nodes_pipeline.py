@@ -138,9 +138,8 @@ async def _wanted(
             found = read_workflow_packs(
                 text, origin=source, github_endpoint=settings.github_endpoint
             )
-        except SpecError as error:
-            report.packs.append(_failed(PackOutcome(name=source, source="workflow"), error))
-            continue
+        except SpecError:
+            continue  # the models' pipeline reads the same workflow and reports it, once
         for ref in found.refs:
             if ref.key not in packs:  # an entry in COMFYUI_NODES beats a workflow's metadata
                 packs[ref.key] = _Pack(ref, _outcome_for(ref, report))

@@ -11,7 +11,7 @@ from typing import Any
 
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
-from ignition.settings import load_settings, unresolved_secret_warnings
+from ignition.settings import Settings, load_settings, unresolved_secret_warnings
 
 # 0: every file in place; 1: at least one model failed; 2: unusable flags or settings.
 EXIT_OK = 0
@@ -23,11 +23,12 @@ def register(subparsers: Any) -> None:
         "download",
         help="download models into ComfyUI's folders and exit",
         description=(
-            "Resolve, download, verify and install models. Without --civitai/--hf/--workflow "
-            "the lists come from CIVITAI_MODELS, HUGGINGFACE_MODELS and COMFYUI_WORKFLOWS; with "
-            "any of these flags, the flags replace all three env lists. Tokens come only from "
-            "the environment (CIVITAI_TOKEN, HF_TOKEN), never from flags, so they never show "
-            "up in `ps`."
+            "Resolve, download, verify and install models and custom node packs. Without "
+            "--civitai/--hf/--workflow/--nodes the lists come from CIVITAI_MODELS, "
+            "HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS and COMFYUI_NODES; with any of these flags, "
+            "the flags replace all four env lists. Tokens come only from the environment "
+            "(CIVITAI_TOKEN, HF_TOKEN, GITHUB_TOKEN), never from flags, so they never show up "
+            "in `ps`."
         ),
     )
     parser.add_argument("--civitai", metavar="LIST", help="CivitAI version ids or URLs")
@@ -38,6 +39,11 @@ def register(subparsers: Any) -> None:
         metavar="FILE_OR_URL",
         help="a ComfyUI workflow whose models to provision (repeatable)",
     )
+    parser.add_argument(
+        "--nodes",
+        metavar="LIST",
+        help="custom node packs: registry ids[@version], git URLs[@ref], owner/repo[@ref]",
+    )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable plan and summary")
@@ -46,18 +52,17 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"models_dir_override": args.models_dir}
-    if args.civitai is not None or args.hf is not None or args.workflow:
+    if args.civitai is not None or args.hf is not None or args.nodes is not None or args.workflow:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""
+        overrides["comfyui_nodes"] = args.nodes or ""
         overrides["comfyui_workflows"] = ",".join(args.workflow or ())
     settings = load_settings(**overrides)  # a bad value is reported by cli.main
     for warning in unresolved_secret_warnings():
         print(f"warning: {warning}", file=sys.stderr)
     # Progress goes to stderr; stdout carries only the summary (or JSON) for scripts.
     display = RunDisplay(settings.status_file, stream=sys.stderr, tty=sys.stderr.isatty())
-    from ignition.pipeline import provision
-
-    report = asyncio.run(provision(settings, dry_run=args.dry_run, display=display))
+    report = asyncio.run(_provision_everything(settings, dry_run=args.dry_run, display=display))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -65,7 +70,24 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+async def _provision_everything(
+    settings: Settings, *, dry_run: bool, display: RunDisplay
+) -> ProvisionReport:
+    """Node packs first (as `ignition start` does), then models; one report for both."""
+    from ignition.nodes_pipeline import provision_nodes
+    from ignition.pipeline import provision
+
+    packs = await provision_nodes(settings, dry_run=dry_run, display=display)
+    report = await provision(settings, dry_run=dry_run, display=display)
+    report.packs = packs.packs
+    display.write_status(force=True)
+    return report
+
+
 def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
+    _print_packs(report)
+    if report.packs and not report.outcomes:
+        return
     rows = [
         (
             o.status,
@@ -91,3 +113,25 @@ def print_summary(report: ProvisionReport, *, dry_run: bool) -> None:
     plan = f"; {format_bytes(report.needed_bytes)} to fetch" if dry_run else ""
     free = f", {format_bytes(report.free_bytes)} free" if report.free_bytes is not None else ""
     print(f"{counts}{plan}{free}")
+
+
+def _print_packs(report: ProvisionReport) -> None:
+    """One line per node pack: state, folder, source, version or commit, and why."""
+    rows = [
+        (
+            pack.status,
+            pack.folder or pack.name,
+            f"{pack.source}{' (guess)' if pack.guess else ''}",
+            pack.version or (pack.commit or "")[:12] or "-",
+            pack.error or "; ".join(pack.warnings),
+        )
+        for pack in report.packs
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join(["node", *cells, row[4]]).rstrip())
+    if rows:
+        statuses = dict.fromkeys(pack.status for pack in report.packs)
+        counts = ", ".join(f"{sum(p.status == s for p in report.packs)} {s}" for s in statuses)
+        print(f"node packs: {counts}")

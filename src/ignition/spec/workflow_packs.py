@@ -6,8 +6,9 @@ from, `properties.cnr_id` (a registry id; `comfy-core` is ComfyUI itself) or `pr
 install). Older workflows carry `extra.node_versions = {<pack>: <ver>}` instead. Nodes inside
 subgraphs count like any other (see `ui_nodes`).
 
-API format, and UI nodes without metadata, name only a class: those classes are returned for the
-caller to map through the registry, as a guess.
+API format, and UI workflows without any metadata (hand-made, or saved before 2025), name only
+classes: those are returned for the caller to map through the registry, as a guess. In a UI
+workflow that does carry metadata, an unstamped node is taken to be ComfyUI's own.
 """
 
 from __future__ import annotations
@@ -166,16 +167,27 @@ def read_workflow_packs(text: str, *, origin: str, github_endpoint: str) -> Work
     classes: dict[str, None] = {}
     if "nodes" in document:
         subgraph_ids = _subgraph_ids(document)
+        unmarked: dict[str, None] = {}
+        stamped = False  # saved by a frontend that writes pack metadata
         for node in ui_nodes(document):
             node_type = str(node.get("type", ""))
             properties = node.get("properties")
             if isinstance(properties, Mapping) and properties.get("cnr_id") == CORE_PACK:
+                stamped = True
                 continue  # ComfyUI itself
             ref = _ref_from_properties(properties, origin, github_endpoint)
             if ref is not None:
+                stamped = True
                 _choose(chosen, ref)
             elif not _is_core_or_subgraph(node, node_type, subgraph_ids):
-                classes[node_type] = None
+                unmarked[node_type] = None
+        # A frontend that stamps packs stamps every custom node it knows; a node it left
+        # unstamped in such a workflow is ComfyUI's own (new core nodes, official templates).
+        # Only a workflow with no metadata at all has its classes guessed.
+        extra = document.get("extra")
+        legacy = isinstance(extra, Mapping) and bool(extra.get("node_versions"))
+        if not stamped and not legacy:
+            classes.update(unmarked)
         for ref in _legacy_node_versions(document.get("extra"), origin):
             if ref.key not in chosen:
                 chosen[ref.key] = ref
