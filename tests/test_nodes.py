@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from fakes.git_server import git
+from fakes.git_server import GitServer, git
 from fakes.registry import node_pack_files
 from fakes.wheels import installed_version
 from ignition.place.packs import RECORD_NAME, read_record
@@ -261,3 +264,50 @@ def test_dry_run_resolves_and_installs_nothing(world: NodeWorld, tmp_path: Path)
     assert (pack.status, pack.version) == ("planned", "1.0.0")
     assert not (world.custom_nodes / "pack-a").exists()
     assert not world.registry.storage.counters.requests
+
+
+def test_github_token_goes_only_to_the_github_host(world: NodeWorld) -> None:
+    world.git.make_repo("owner/private-pack", [node_pack_files("Private")])
+    world.git.private["owner/private-pack"] = "ghp-secret-0123"
+    elsewhere = GitServer(world.tmp / "elsewhere", host="127.0.0.2").start()
+    try:
+        elsewhere.make_repo("x/public-pack", [node_pack_files("Public")])
+        nodes = f"owner/private-pack {elsewhere.url}/x/public-pack"
+
+        without = world.provision(nodes)
+        assert "GITHUB_TOKEN" in (by_name(without)["owner/private-pack"].error or "")
+
+        report = world.provision(nodes, github_token="ghp-secret-0123")
+
+        assert report.ok, [p.to_json() for p in report.packs]
+        assert world.git.authorization_seen and not elsewhere.authorization_seen
+        assert "ghp-secret" not in json.dumps(report.to_json())
+        for pack in world.custom_nodes.glob("*/.git/config"):
+            assert "ghp-secret" not in pack.read_text()
+    finally:
+        elsewhere.stop()
+
+
+def test_download_cli_lists_packs_and_exits_non_zero_on_failure(world: NodeWorld) -> None:
+    world.registry.publish("pack-a", "1.0.0", node_pack_files("PackA"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src"),
+        "WORKSPACE": str(world.workspace),
+        "IGNITION_RUN_DIR": str(world.tmp / "run"),
+        "COMFY_REGISTRY_ENDPOINT": world.registry.url,
+        "COMFYUI_PYTHON": str(world.python),
+    }
+
+    def download(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "ignition", "download", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    plan = download("--nodes", "pack-a", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    (pack,) = json.loads(plan.stdout)["packs"]
+    assert (pack["status"], pack["source"], pack["version"]) == ("planned", "registry", "1.0.0")
+    failed = download("--nodes", "pack-a no-such-pack")
+    assert failed.returncode == 1
+    assert "no-such-pack" in failed.stdout and "Traceback" not in failed.stderr
+    assert (world.custom_nodes / "pack-a" / "__init__.py").is_file()
