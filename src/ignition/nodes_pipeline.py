@@ -34,6 +34,7 @@ from ignition.errors import (
 )
 from ignition.fetch.pack import fetch_archive, fetch_commit
 from ignition.place.packs import (
+    STAGING_NAME,
     PackRecord,
     custom_nodes_dir,
     exclude_record_from_git,
@@ -113,7 +114,11 @@ async def provision_nodes(
                 pack.outcome.status = "planned"
             return report
         if pending:
-            await _install_all(client, settings, custom_nodes, pending, display)
+            try:
+                await _install_all(client, settings, custom_nodes, pending, display)
+            finally:  # empty now; Manager would list a leftover `*.disabled` folder as a pack
+                with contextlib.suppress(OSError):
+                    (custom_nodes / STAGING_NAME).rmdir()
     for outcome in report.packs:
         _say(display, outcome)
     return report
@@ -389,7 +394,7 @@ async def _install_all(
     display.say(f"nodes: installing requirements of {len(staged)} pack(s) in one pass")
     for pack in staged:
         pack.outcome.status = "installing"
-    workdir = custom_nodes / ".ignition-staging.disabled"
+    workdir = custom_nodes / STAGING_NAME
     failures = await _requirements(settings, staged, workdir)
     for pack in staged:
         assert pack.staged is not None and pack.resolved is not None

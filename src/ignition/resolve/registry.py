@@ -17,7 +17,7 @@ from ignition.errors import PackNotFoundError, PackVersionRefusedError, ResolveE
 from ignition.records import NodeRef, ResolvedPack
 from ignition.resolve.git import resolve_git
 from ignition.settings import Settings
-from ignition.spec.nodes import SEMVER
+from ignition.spec.nodes import REGISTRY_ID, SEMVER
 
 ACTIVE = "NodeVersionStatusActive"
 _CLOSE_NAMES = 5
@@ -79,7 +79,8 @@ async def pack_for_class(client: HttpClient, settings: Settings, class_name: str
             return None
         raise
     pack = node.get("id") if isinstance(node, dict) else None
-    return pack if isinstance(pack, str) and pack else None
+    # The id becomes a folder name: only what the registry itself allows as an id.
+    return pack if isinstance(pack, str) and REGISTRY_ID.match(pack) else None
 
 
 async def close_names(client: HttpClient, settings: Settings, name: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ignition.errors import SpecError
 from ignition.records import NodeRef
-from ignition.spec.nodes import REGISTRY_ID, registry_version
+from ignition.spec.nodes import REGISTRY_ID, parse_node_entry, registry_version
 from ignition.spec.workflow import parse_workflow, ui_nodes
 
 CORE_PACK = "comfy-core"
@@ -220,9 +220,12 @@ def _ref_from_properties(properties: object, origin: str, github_endpoint: str) 
             version,
             origin=origin,
         )
-    if isinstance(aux_id, str) and _AUX_ID.match(aux_id) and ".." not in aux_id:
-        url = f"{github_endpoint.rstrip('/')}/{aux_id}"
-        return NodeRef(aux_id, "git", url, version, origin=origin)
+    if isinstance(aux_id, str) and _AUX_ID.match(aux_id):
+        entry = f"{aux_id}@{version}" if version else aux_id
+        try:  # the same checks as a COMFYUI_NODES entry: the repo name becomes a folder
+            return parse_node_entry(entry, github_endpoint=github_endpoint, origin=origin)
+        except SpecError:
+            return None
     return None
 
 
