@@ -306,3 +306,25 @@ def test_download_cli_lists_packs_and_exits_non_zero_on_failure(world: NodeWorld
     assert failed.returncode == 1
     assert "no-such-pack" in failed.stdout and "Traceback" not in failed.stderr
     assert (world.custom_nodes / "pack-a" / "__init__.py").is_file()
+
+
+def test_install_py_runs_in_the_pack_and_a_failing_one_keeps_the_old_version(
+    world: NodeWorld,
+) -> None:
+    script = "import os, sys; open('installed-by', 'w').write(sys.executable)\n"
+    world.registry.publish("scripted", "1.0.0", {**node_pack_files("S"), "install.py": script})
+    world.registry.publish(
+        "scripted",
+        "2.0.0",
+        {**node_pack_files("S", marker="2"), "install.py": "raise SystemExit(3)"},
+    )
+    assert world.provision("scripted@1.0.0").ok
+    pack = world.custom_nodes / "scripted"
+    assert (pack / "installed-by").read_text().endswith("/venv/bin/python")
+
+    report = world.provision("scripted@2.0.0")
+
+    outcome = by_name(report)["scripted@2.0.0"]
+    assert outcome.status == "failed" and "install.py failed (exit 3)" in outcome.error
+    assert read_record(pack).version == "1.0.0"  # the old version is back, whole
+    assert "MARKER = ''" in (pack / "__init__.py").read_text()
