@@ -98,8 +98,8 @@ async def provision_nodes(
         display = RunDisplay(None, stream=sys.stderr, tty=False)
     display.attach(report)
     custom_nodes = custom_nodes_dir(settings.comfyui_base)
-    token = {settings.comfy_registry_endpoint: None}
-    async with HttpClient(token, connections=settings.connections, retry=retry) as client:
+    # No tokens: the registry and its storage need none, and git packs go through git.
+    async with HttpClient(connections=settings.connections, retry=retry) as client:
         packs, classes = await _wanted(client, settings, report)
         if not packs and not classes:
             return report
