@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -15,7 +16,9 @@ import pytest
 from fakes.git_server import GitServer, git
 from fakes.registry import node_pack_files
 from fakes.wheels import installed_version
-from ignition.place.packs import RECORD_NAME, read_record
+from ignition.nodes_pipeline import provision_nodes
+from ignition.place.packs import LOCK_NAME, RECORD_NAME, read_record
+from ignition.report import ProvisionReport
 from nodes_env import TORCH, NodeWorld, by_name, wheel_index_fixture, world_fixture
 
 __all__ = ["wheel_index_fixture", "world_fixture"]  # fixtures, used by name
@@ -41,6 +44,8 @@ def test_registry_packs_pinned_and_unpinned(world: NodeWorld) -> None:
     record = read_record(a)
     assert record is not None and record.version == "1.0.0" and record.archive_sha256
     assert installed_version(world.real_python, "nodelib-a") == "1.0.0"
+    assert world.registry.storage.counters.requests  # fetched from the storage host…
+    assert not world.registry.storage.counters.authorization_seen  # …with no credential
     assert not (world.custom_nodes / ".ignition-staging.disabled").exists()
 
 
@@ -328,3 +333,18 @@ def test_install_py_runs_in_the_pack_and_a_failing_one_keeps_the_old_version(
     assert outcome.status == "failed" and "install.py failed (exit 3)" in outcome.error
     assert read_record(pack).version == "1.0.0"  # the old version is back, whole
     assert "MARKER = ''" in (pack / "__init__.py").read_text()
+
+
+def test_two_provisioners_at_once_install_each_pack_once(world: NodeWorld) -> None:
+    world.registry.publish("pack-a", "1.0.0", node_pack_files("PackA", requirements="nodelib-a\n"))
+    settings = world.settings("pack-a@1.0.0")
+
+    async def both() -> list[ProvisionReport]:
+        return list(await asyncio.gather(provision_nodes(settings), provision_nodes(settings)))
+
+    reports = asyncio.run(both())
+
+    assert all(report.ok for report in reports)
+    assert sorted(r.packs[0].status for r in reports) == ["ok", "skipped"]
+    assert world.registry.counters.requests["/nodes/pack-a/install"] == 1
+    assert not (world.custom_nodes / LOCK_NAME).exists()

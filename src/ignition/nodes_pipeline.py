@@ -33,7 +33,9 @@ from ignition.errors import (
     SpecError,
 )
 from ignition.fetch.pack import fetch_archive, fetch_commit
+from ignition.place.lock import FileLock
 from ignition.place.packs import (
+    LOCK_NAME,
     STAGING_NAME,
     PackRecord,
     custom_nodes_dir,
@@ -103,25 +105,55 @@ async def provision_nodes(
         packs, classes = await _wanted(client, settings, report)
         if not packs and not classes:
             return report
-        pending = _warm_check(settings, custom_nodes, packs, classes, report)
-        if pending or classes:
-            display.say(f"nodes: resolving {len(pending) + len(classes)} pack(s) and class(es)")
-            pending += await _guess_packs(client, settings, classes, packs, report)
-            await _resolve_all(client, settings, pending)
-            pending = _plan(custom_nodes, pending, settings)
-        if dry_run:
-            for pack in pending:
-                pack.outcome.status = "planned"
-            return report
-        if pending:
-            try:
-                await _install_all(client, settings, custom_nodes, pending, display)
-            finally:  # empty now; Manager would list a leftover `*.disabled` folder as a pack
-                with contextlib.suppress(OSError):
-                    (custom_nodes / STAGING_NAME).rmdir()
+        async with contextlib.AsyncExitStack() as stack:
+            if not dry_run:
+                await stack.enter_async_context(_nodes_lock(settings, custom_nodes, display))
+            await _provision_locked(
+                client, settings, custom_nodes, packs, classes, report, display, dry_run=dry_run
+            )
     for outcome in report.packs:
         _say(display, outcome)
     return report
+
+
+def _nodes_lock(settings: Settings, custom_nodes: Path, display: RunDisplay) -> FileLock:
+    """One provisioning of custom_nodes at a time (two processes sharing a workspace): the
+    second waits, then finds the first one's packs recorded."""
+    custom_nodes.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(custom_nodes / LOCK_NAME, stale_after_s=settings.lock_stale_s)
+    if lock.holder() is not None:
+        display.say(f"nodes: waiting for {lock.holder()} to finish installing node packs")
+    return lock
+
+
+async def _provision_locked(
+    client: HttpClient,
+    settings: Settings,
+    custom_nodes: Path,
+    packs: list[_Pack],
+    classes: list[str],
+    report: ProvisionReport,
+    display: RunDisplay,
+    *,
+    dry_run: bool,
+) -> None:
+    """Steps 2-4 of `provision_nodes`, under the custom_nodes lock (unless a dry run)."""
+    pending = _warm_check(settings, custom_nodes, packs, classes, report)
+    if pending or classes:
+        display.say(f"nodes: resolving {len(pending) + len(classes)} pack(s) and class(es)")
+        pending += await _guess_packs(client, settings, classes, packs, report)
+        await _resolve_all(client, settings, pending)
+        pending = _plan(custom_nodes, pending, settings)
+    if dry_run:
+        for pack in pending:
+            pack.outcome.status = "planned"
+        return
+    if pending:
+        try:
+            await _install_all(client, settings, custom_nodes, pending, display)
+        finally:  # empty now; Manager would list a leftover `*.disabled` folder as a pack
+            with contextlib.suppress(OSError):
+                (custom_nodes / STAGING_NAME).rmdir()
 
 
 # --- 1. what is wanted ---------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from ignition.errors import UnsafeArchiveError
 RECORD_NAME = ".ignition-pack.json"
 TRACKING_NAME = ".tracking"
 STAGING_NAME = ".ignition-staging.disabled"
+# A file, so neither ComfyUI (folders and .py files only) nor the Manager takes it for a pack.
+LOCK_NAME = ".ignition-nodes.lock"
 
 
 def custom_nodes_dir(comfyui_base: Path) -> Path:
