@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     persistent_storage: str = Field("none", validation_alias=_env("PERSISTENT_STORAGE"))
     # A store lock whose heartbeat has not changed for this long belongs to a dead process.
     lock_stale_s: float = Field(30.0, gt=0, validation_alias=_env("IGNITION_LOCK_STALE_S"))
+    # How long ComfyUI's first start waits for node packs; later ones get one soft restart.
+    nodes_wait_s: float = Field(600.0, gt=0, validation_alias=_env("IGNITION_NODES_WAIT_S"))
     run_dir: Path = Field(Path("/run/ignition"), validation_alias=_env("IGNITION_RUN_DIR"))
     startup_log: Path = Field(
         Path("/tmp/ignition_startup.log"),  # noqa: S108 - the seed's documented location

@@ -12,6 +12,7 @@ import base64
 import os
 import subprocess
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +42,7 @@ class GitServer:
         self.requests: Counter[str] = Counter()
         self.authorization_seen: list[str] = []
         self.private: dict[str, str] = {}  # repo name → the token it wants
+        self.delay_s = 0.0  # before answering each pack request: a slow clone
         self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -113,6 +115,8 @@ class GitServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if path.endswith("/git-upload-pack"):
+                    time.sleep(server.delay_s)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 env = {

@@ -10,8 +10,8 @@
 4. File browser and front door start; custom node packs are provisioned, because ComfyUI
    imports them only when it boots; then ComfyUI starts while models download concurrently
    (WAIT_FOR_MODELS=true: ComfyUI waits for the downloads, finished or failed). Packs still
-   busy after ten minutes (a slow clone) get ComfyUI started without them and one soft
-   restart when they land, logged, never more.
+   busy after IGNITION_NODES_WAIT_S (600 s; a slow clone) get ComfyUI started without them
+   and one soft restart when they land, logged, never more.
 5. Run until `ignition stop`, SIGTERM or SIGINT → hard stop: children stopped (SIGTERM, SIGKILL
    after a grace), nuke if ComfyUI was ready at some point and NUKE_ON_STOP is true, exit 0.
 """
@@ -47,8 +47,6 @@ from ignition.settings import Settings, unresolved_secret_warnings
 
 log = logging.getLogger("ignition.run")
 _T = TypeVar("_T")
-# How long ComfyUI's first start waits for node packs (a warm start takes well under a second).
-NODES_WAIT_S = 600.0
 
 # ComfyUI runs arbitrary custom nodes: it gets no credential that only Ignition itself needs.
 _IGNITION_ONLY_ENV = (
@@ -133,9 +131,14 @@ class Pod:
         self._tasks.append(downloads)
         nodes = asyncio.create_task(self._provision_nodes())
         self._tasks.append(nodes)
-        await asyncio.wait({nodes}, timeout=NODES_WAIT_S)
+        # A warm start takes milliseconds; a cold one the time the packs take, up to the limit.
+        await asyncio.wait({nodes}, timeout=settings.nodes_wait_s)
         if not nodes.done():
-            log.warning("nodes: still busy after %.0f s: ComfyUI starts without them", NODES_WAIT_S)
+            log.warning(
+                "nodes: still busy after %g s: ComfyUI starts without them, and restarts once "
+                "when they are in place",
+                settings.nodes_wait_s,
+            )
         if settings.wait_for_models:
             log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
             await asyncio.wait({downloads})
