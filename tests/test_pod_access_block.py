@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pod_harness import Pod, make_pod, wait_for
+from pod_harness import Pod, make_pod
+from support import wait_for
 
 RULE = "=" * 72
 

@@ -13,7 +13,9 @@
     │   ├── GatedModelError        HF licence not accepted
     │   ├── EarlyAccessError       CivitAI early access
     │   ├── UnsupportedModelError  not model weights (workflow, poses, archive …)
-    │   └── RateLimitedError       429 beyond our retry budget
+    │   ├── RateLimitedError       429 beyond our retry budget
+    │   ├── PackNotFoundError      a node pack id, repo or git ref that does not exist
+    │   └── PackVersionRefusedError  a registry version that is not active (banned, flagged …)
     ├── FetchError                 bytes could not be fetched or are wrong
     │   ├── ChecksumMismatchError
     │   ├── SizeMismatchError
@@ -24,6 +26,9 @@
     │   ├── SourceChangedError     the file on the server changed under a partial download
     │   └── ChangedSinceLockedError  the source now serves other bytes than ignition.lock pins
     ├── PlaceError                 the verified file cannot be moved into place
+    │   ├── UnsafeArchiveError     a node pack archive with an entry that would land outside it
+    │   └── RequirementsError      a node pack's Python requirements or install.py failed
+    │       └── RequirementsConflictError  they cannot be met beside the pinned torch
     ├── PrivateAddressError        a URL (or a redirect) leads to a loopback/private address
     ├── DeployError                RunPod's API did not take the template (`template --deploy`)
     │   ├── ApiKeyRejectedError    401/403: RUNPOD_API_KEY missing, wrong or lacking access
@@ -180,7 +185,7 @@ class PrivateAddressError(IgnitionError):
     metadata service 169.254.169.254). Such a link in a workflow or a redirect could otherwise
     make the pod fetch from its own services."""
 
-    code = "IGN700"
+    code = "IGN409"
     default_hint = (
         "if this address is meant (a mirror on your own network), set "
         "IGNITION_ALLOW_PRIVATE_URLS=1 and run again"
@@ -252,3 +257,33 @@ class JobTimeoutError(JobError):
 class OutputUploadError(JobError):
     code = "IGN707"
     default_hint = "check BUCKET_ENDPOINT_URL and the bucket credentials"
+
+
+# --- custom node packs ---------------------------------------------------------------------------
+
+
+class PackNotFoundError(ResolveError):
+    code = "IGN310"
+
+
+class PackVersionRefusedError(ResolveError):
+    code = "IGN311"
+    default_hint = "pin another version (`id@X.Y.Z`); the registry lists the active ones"
+
+
+class UnsafeArchiveError(PlaceError):
+    code = "IGN501"
+    default_hint = "the pack's archive is malformed or hostile; report it to its author"
+
+
+class RequirementsError(PlaceError):
+    code = "IGN510"
+    default_hint = "see the pip/uv message above; fix or remove the pack, then run again"
+
+
+class RequirementsConflictError(RequirementsError):
+    code = "IGN511"
+    default_hint = (
+        "the pack needs a torch (or torchvision/torchaudio) other than the installed one, "
+        "which Ignition never replaces; pin another version of the pack or remove it"
+    )

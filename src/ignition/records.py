@@ -121,3 +121,58 @@ class PlacedFile:
     size_bytes: int
     sha256: str | None
     fetched: bool
+
+
+# --- custom node packs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """A custom node pack to provision, as named by a list entry or a workflow.
+
+    kind "registry": `name` is a Comfy Registry id, `version` an X.Y.Z version, a git commit
+    (a workflow saved from a nightly install) or None for the latest.
+    kind "git": `name` is the clone URL (GitHub's `owner/repo` already expanded), `version` a
+    tag, branch or commit, or None for the default branch.
+    """
+
+    text: str  # the entry as written (or "<class> in <workflow>"), for messages and records
+    kind: str  # "registry" | "git"
+    name: str
+    version: str | None = None
+    # True when the pack was inferred from a node's class name through the registry, not named.
+    guess: bool = False
+    origin: str = ""  # "COMFYUI_NODES" or the workflow it came from
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """One pack per key: the same pack named twice is provisioned once."""
+        return (self.kind, self.name.lower().removesuffix(".git"))
+
+    @property
+    def requested(self) -> str:
+        """What was asked for, as the on-disk record stores it: a warm start compares this."""
+        return f"{self.kind}:{self.name}@{self.version or ''}"
+
+
+@dataclass(frozen=True)
+class ResolvedPack:
+    """A pack pinned to exact bytes: a registry version's archive or a git commit.
+
+    `folder` is the directory under custom_nodes (the registry id, or the repo's name, as
+    ComfyUI-Manager lays them out). For a registry pack `url` is the archive's download URL and
+    `archive_sha256` is filled in once it is fetched (or given by a lock, then checked); for a
+    git pack `url` is the clone URL and `commit` the full sha.
+    """
+
+    ref: NodeRef
+    source: str  # "registry" | "git"
+    pack_id: str  # registry id, or owner/repo for git
+    folder: str
+    version: str | None  # registry version (None for git packs at a bare commit)
+    commit: str | None  # git commit (None for registry archives)
+    url: str
+    archive_sha256: str | None = None
+    # The registry id of a git pack installed as a registry "nightly" (`.git/.cnr-id`).
+    cnr_id: str | None = None
+    warnings: tuple[str, ...] = ()

@@ -76,16 +76,63 @@ class ModelOutcome:
 
 
 @dataclass
+class PackOutcome:
+    """One custom node pack (or one bad entry, or one class no pack is known for)."""
+
+    name: str  # the entry or workflow metadata as written, or the node class for "missing"
+    source: str  # "registry" | "git" | "workflow" (a class nothing maps)
+    folder: str | None = None  # under custom_nodes
+    pack_id: str | None = None
+    version: str | None = None
+    commit: str | None = None
+    url: str | None = None  # redacted
+    archive_sha256: str | None = None
+    # True when the pack was inferred from a node class through the registry (a guess).
+    guess: bool = False
+    # pending | resolving | fetching | installing | ok | skipped | planned | duplicate |
+    # missing | failed
+    status: str = "pending"
+    error: str | None = None
+    code: str | None = None
+    path: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def in_place(self) -> bool:
+        return self.status in IN_PLACE_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "folder": self.folder,
+            "pack_id": self.pack_id,
+            "version": self.version,
+            "commit": self.commit,
+            "url": self.url,
+            "archive_sha256": self.archive_sha256,
+            "guess": self.guess,
+            "status": self.status,
+            "error": self.error,
+            "code": self.code,
+            "path": self.path,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
 class ProvisionReport:
     outcomes: list[ModelOutcome] = field(default_factory=list)
+    packs: list[PackOutcome] = field(default_factory=list)
     # Disk preflight numbers (bytes), for the summary and for DiskFullError messages.
     needed_bytes: int = 0
     free_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
-        """True only if every requested file is in place (or, in a dry run, could be)."""
-        return all(outcome.in_place for outcome in self.outcomes)
+        """True only if every requested file and pack is in place (or, in a dry run, could be)."""
+        models_ok = all(outcome.in_place for outcome in self.outcomes)
+        return models_ok and all(pack.in_place for pack in self.packs)
 
     def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -96,4 +143,5 @@ class ProvisionReport:
             "needed_bytes": self.needed_bytes,
             "free_bytes": self.free_bytes,
             "models": [outcome.to_json() for outcome in self.outcomes],
+            "packs": [pack.to_json() for pack in self.packs],
         }

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     ignition_manifest: str = Field("", validation_alias=_env("IGNITION_MANIFEST"))
     # ignition.lock: a path or URL; unset, the `ignition.lock` beside the manifest is used.
     ignition_lock: str = Field("", validation_alias=_env("IGNITION_LOCK"))
+    # Custom node packs: registry ids[@version], git URLs[@ref], owner/repo[@ref].
+    comfyui_nodes: str = Field("", validation_alias=_env("COMFYUI_NODES"))
 
     # --- credentials ---------------------------------------------------------------------------
     civitai_token: SecretSetting = Field(
@@ -104,11 +106,17 @@ class Settings(BaseSettings):
         None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
     )
     runpod_api_key: SecretSetting = Field(None, validation_alias=_env("RUNPOD_API_KEY"))
+    # Sent only to GITHUB_ENDPOINT (over its scheme), for private node pack repos.
+    github_token: SecretSetting = Field(None, validation_alias=_env("GITHUB_TOKEN"))
 
     # --- endpoints (mirrors and tests) ----------------------------------------------------------
     civitai_endpoint: str = Field("https://civitai.com", validation_alias=_env("CIVITAI_ENDPOINT"))
     hf_endpoint: str = Field("https://huggingface.co", validation_alias=_env("HF_ENDPOINT"))
     runpod_api_url: str = Field("https://api.runpod.io", validation_alias=_env("RUNPOD_API_URL"))
+    comfy_registry_endpoint: str = Field(
+        "https://api.comfy.org", validation_alias=_env("COMFY_REGISTRY_ENDPOINT")
+    )
+    github_endpoint: str = Field("https://github.com", validation_alias=_env("GITHUB_ENDPOINT"))
 
     # --- paths ---------------------------------------------------------------------------------
     workspace: Path = Field(Path("/workspace"), validation_alias=_env("WORKSPACE"))
@@ -117,6 +125,8 @@ class Settings(BaseSettings):
     persistent_storage: str = Field("none", validation_alias=_env("PERSISTENT_STORAGE"))
     # A store lock whose heartbeat has not changed for this long belongs to a dead process.
     lock_stale_s: float = Field(30.0, gt=0, validation_alias=_env("IGNITION_LOCK_STALE_S"))
+    # How long ComfyUI's first start waits for node packs; later ones get one soft restart.
+    nodes_wait_s: float = Field(600.0, gt=0, validation_alias=_env("IGNITION_NODES_WAIT_S"))
     run_dir: Path = Field(Path("/run/ignition"), validation_alias=_env("IGNITION_RUN_DIR"))
     startup_log: Path = Field(
         Path("/tmp/ignition_startup.log"),  # noqa: S108 - the seed's documented location
@@ -235,7 +245,13 @@ class Settings(BaseSettings):
             raise ValueError(f"WORKSPACE={str(self.workspace)!r} must be an absolute path")
         return self
 
-    @field_validator("civitai_endpoint", "hf_endpoint", "runpod_api_url")
+    @field_validator(
+        "civitai_endpoint",
+        "hf_endpoint",
+        "runpod_api_url",
+        "comfy_registry_endpoint",
+        "github_endpoint",
+    )
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -308,3 +324,13 @@ def _field_env_names(*, secret_only: bool) -> frozenset[str]:
 # Every variable Settings reads, and those among them that carry a credential.
 SETTINGS_ENV_NAMES = _field_env_names(secret_only=False)
 SECRET_ENV_NAMES = _field_env_names(secret_only=True)
+
+
+def helper_process_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a helper Ignition runs itself (git, uv, pip, a pack's install.py):
+    the process's own (PATH, HOME, proxies, UV_*/PIP_* index settings) minus every credential
+    Ignition holds, plus `extra` (a token scoped by the caller, e.g. git's extraHeader)."""
+    return {
+        **{name: value for name, value in os.environ.items() if name not in SECRET_ENV_NAMES},
+        **extra,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 from ignition.cli._paths import require_model_folders
 from ignition.progress import RunDisplay, format_bytes
 from ignition.report import ProvisionReport
-from ignition.settings import load_settings
+from ignition.settings import Settings, load_settings
 
 # 0: every file in place; 1: at least one model failed; 2: unusable flags or settings;
 # 130: interrupted (partials are kept and resumed by the next run).
@@ -28,11 +28,12 @@ def register(subparsers: Any) -> None:
         "download",
         help="download models into ComfyUI's folders and exit",
         description=(
-            "Resolve, download, verify and install models. Without --civitai/--hf/--workflow "
-            "the lists come from CIVITAI_MODELS, HUGGINGFACE_MODELS and COMFYUI_WORKFLOWS; with "
-            "any of these flags, the flags replace all three env lists. Tokens come only from "
-            "the environment (CIVITAI_TOKEN, HF_TOKEN), never from flags, so they never show "
-            "up in `ps`."
+            "Resolve, download, verify and install models and custom node packs. Without "
+            "--civitai/--hf/--workflow/--nodes the lists come from CIVITAI_MODELS, "
+            "HUGGINGFACE_MODELS, COMFYUI_WORKFLOWS and COMFYUI_NODES; with any of these flags, "
+            "the flags replace all four env lists. Tokens come only from the environment "
+            "(CIVITAI_TOKEN, HF_TOKEN, GITHUB_TOKEN), never from flags, so they never show up "
+            "in `ps`."
         ),
         epilog="example: ignition download --hf clip_l,ae --models-dir ./models --dry-run",
     )
@@ -50,6 +51,11 @@ def register(subparsers: Any) -> None:
         help="ignition.yaml whose lists add to the others (default: IGNITION_MANIFEST); "
         "with ignition.lock beside it, exactly the locked files",
     )
+    parser.add_argument(
+        "--nodes",
+        metavar="LIST",
+        help="custom node packs: registry ids[@version], git URLs[@ref], owner/repo[@ref]",
+    )
     parser.add_argument("--models-dir", type=Path, metavar="DIR", help="ComfyUI models folder")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable plan and summary")
@@ -61,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         "models_dir_override": args.models_dir,
         "ignition_manifest": args.manifest,
     }
-    if args.civitai is not None or args.hf is not None or args.workflow:
+    if args.civitai is not None or args.hf is not None or args.nodes is not None or args.workflow:
         overrides["civitai_models"] = args.civitai or ""
         overrides["huggingface_models"] = args.hf or ""
+        overrides["comfyui_nodes"] = args.nodes or ""
         overrides["comfyui_workflows"] = ",".join(args.workflow or ())
     settings = load_settings(**overrides)  # a bad value is reported by cli.main
     require_model_folders(settings, args)
@@ -77,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
         tty=sys.stderr.isatty(),
         list_finished=args.json or not _same_destination(sys.stdout, sys.stderr),
     )
-    from ignition.pipeline import free_bytes_at, provision
+    from ignition.pipeline import free_bytes_at
     from ignition.place.store import models_root
 
     started = time.monotonic()
     try:
-        report = asyncio.run(provision(settings, dry_run=args.dry_run, display=display))
+        report = asyncio.run(_provision_everything(settings, dry_run=args.dry_run, display=display))
     except KeyboardInterrupt:
         print(
             "interrupted: partial downloads are kept and resume on the next `ignition download`",
@@ -111,10 +118,27 @@ def _same_destination(first: Any, second: Any) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+async def _provision_everything(
+    settings: Settings, *, dry_run: bool, display: RunDisplay
+) -> ProvisionReport:
+    """Node packs first (as `ignition start` does), then models; one report for both."""
+    from ignition.nodes_pipeline import provision_nodes
+    from ignition.pipeline import provision
+
+    packs = await provision_nodes(settings, dry_run=dry_run, display=display)
+    report = await provision(settings, dry_run=dry_run, display=display)
+    report.packs = packs.packs
+    display.write_status(force=True)
+    return report
+
+
 def print_summary(
     report: ProvisionReport, *, dry_run: bool, elapsed_s: float, free_bytes: int | None
 ) -> None:
     """One row per model, then the counts, the time taken and the disk space left after it."""
+    _print_packs(report)
+    if report.packs and not report.outcomes:
+        return
     rows = [
         (
             o.status,
@@ -143,3 +167,25 @@ def print_summary(
     plan = f"; {format_bytes(report.needed_bytes)} to fetch" if dry_run else ""
     free = f", {format_bytes(free_bytes)} free" if free_bytes is not None else ""
     print(f"{counts}{plan}{free}; {elapsed_s:.1f} s")
+
+
+def _print_packs(report: ProvisionReport) -> None:
+    """One line per node pack: state, folder, source, version or commit, and why."""
+    rows = [
+        (
+            pack.status,
+            pack.folder or pack.name,
+            f"{pack.source}{' (guess)' if pack.guess else ''}",
+            pack.version or (pack.commit or "")[:12] or "-",
+            pack.error or "; ".join(pack.warnings),
+        )
+        for pack in report.packs
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join(["node", *cells, row[4]]).rstrip())
+    if rows:
+        statuses = dict.fromkeys(pack.status for pack in report.packs)
+        counts = ", ".join(f"{sum(p.status == s for p in report.packs)} {s}" for s in statuses)
+        print(f"node packs: {counts}")

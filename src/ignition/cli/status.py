@@ -82,6 +82,7 @@ def _render(status: dict[str, Any]) -> str:
         if service["error"]:
             lines.extend(f"    {line}" for line in service["error"].splitlines())
     lines.extend(_render_downloads(status["downloads"]))
+    lines.extend(_render_nodes(status.get("nodes")))
     ports = ", ".join(f"{name} {port}" for name, port in status["ports"].items())
     lines.append(f"  ports        {ports}; Manager UI {'on' if status['manager_ui'] else 'off'}")
     return "\n".join(lines)
@@ -104,6 +105,17 @@ def _render_downloads(downloads: dict[str, Any]) -> list[str]:
             lines.append(f"    {model.get('name')}: {percent:.0f}%")
         elif model.get("status") == "failed":
             lines.append(f"    {model.get('name')}: {model.get('error')}")
+    return lines
+
+
+def _render_nodes(nodes: dict[str, Any] | None) -> list[str]:
+    """Custom node packs: the state, then one line per pack once they are done."""
+    if not nodes:
+        return []
+    lines = [f"  nodes        {nodes['state']}"]
+    for pack in nodes.get("packs") or []:
+        at = pack.get("version") or (pack.get("commit") or "")[:12] or "-"
+        lines.append(f"    {pack.get('folder') or pack.get('name')} @ {at}: {pack.get('status')}")
     return lines
 
 

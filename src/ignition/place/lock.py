@@ -25,6 +25,7 @@ corrupt or partial model.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -112,6 +113,22 @@ class FileLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+    async def __aenter__(self) -> FileLock:
+        """Wait for the lock without blocking the loop (the custom_nodes lock, held for the
+        whole of a node provisioning; model files use `pipeline._claim` with a fetch slot)."""
+        # Polling is the only option: the holder may be another machine.
+        while not await asyncio.to_thread(self.try_acquire):  # noqa: ASYNC110
+            await asyncio.sleep(self.poll_s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.release)
 
     # --- internals ------------------------------------------------------------------------
     def _create(self) -> bool:

@@ -7,8 +7,11 @@
 2. Privacy (hosts blocklist, opt-out env for children) and storage (extra ComfyUI args).
    A failure here is logged and the pod comes up without it.
 3. Helper scripts in /workspace/scripts and `nuke` on PATH; ComfyUI-Manager's config.ini.
-4. File browser, front door and ComfyUI start at once while models download concurrently
-   (WAIT_FOR_MODELS=true: ComfyUI waits for the downloads, finished or failed).
+4. File browser and front door start; custom node packs are provisioned, because ComfyUI
+   imports them only when it boots; then ComfyUI starts while models download concurrently
+   (WAIT_FOR_MODELS=true: ComfyUI waits for the downloads, finished or failed). Packs still
+   busy after IGNITION_NODES_WAIT_S (600 s; a slow clone) get ComfyUI started without them
+   and one soft restart when they land, logged, never more.
 5. Run until `ignition stop`, SIGTERM or SIGINT → hard stop: children stopped (SIGTERM, SIGKILL
    after a grace), nuke if ComfyUI was ready at some point and NUKE_ON_STOP is true, exit 0.
 """
@@ -55,6 +58,9 @@ class Pod:
         self.manager_ui = settings.enable_manager_ui
         self.state: Literal["starting", "running", "stopping"] = "starting"
         self.downloads: Literal["pending", "running", "done", "failed"] = "pending"
+        self.nodes: Literal["pending", "running", "done", "failed"] = "pending"
+        self.node_packs: list[dict[str, Any]] = []
+        self._comfyui_launched = False
         self.started_at = time.time()
         self.stop_requested = asyncio.Event()
         self.nuke_report = ""
@@ -118,10 +124,21 @@ class Pod:
         self._tasks.append(asyncio.create_task(self._monitor()))
         downloads = asyncio.create_task(self._provision())
         self._tasks.append(downloads)
+        nodes = asyncio.create_task(self._provision_nodes())
+        self._tasks.append(nodes)
+        # A warm start takes milliseconds; a cold one the time the packs take, up to the limit.
+        await asyncio.wait({nodes}, timeout=settings.nodes_wait_s)
+        if not nodes.done():
+            log.warning(
+                "nodes: still busy after %g s: ComfyUI starts without them, and restarts once "
+                "when they are in place",
+                settings.nodes_wait_s,
+            )
         self._tasks.append(asyncio.create_task(self._announce_when_up(downloads)))
         if settings.wait_for_models:
             log.info("WAIT_FOR_MODELS=true: ComfyUI starts once the downloads are finished")
             await asyncio.wait({downloads})
+        self._comfyui_launched = True
         self.supervisor.launch(comfyui.NAME)
 
     async def _announce_when_up(self, downloads: asyncio.Task[None]) -> None:
@@ -248,6 +265,7 @@ class Pod:
                 name: service.snapshot() for name, service in self.supervisor.services.items()
             },
             "downloads": {"state": self.downloads},
+            "nodes": {"state": self.nodes, "packs": self.node_packs},
             "ports": {"comfyui": settings.comfyui_port, "filebrowser": settings.filebrowser_port},
             "manager_ui": self.manager_ui,
             "wait_for_models": settings.wait_for_models,
@@ -284,6 +302,27 @@ class Pod:
         self.downloads = "done" if ok else "failed"
         if not ok:
             log.error("downloads: some models are missing; see above. ComfyUI runs without them")
+
+    async def _provision_nodes(self) -> None:
+        """Node packs; when they land after ComfyUI's first start, one soft restart loads them."""
+        self.nodes = "running"
+        try:
+            report = await self.steps.provision_nodes(self.settings)
+        except (OSError, IgnitionError) as error:
+            log.error("nodes: %s", error)
+            self.nodes = "failed"
+            return
+        self.node_packs = [
+            {k: pack.to_json()[k] for k in ("name", "folder", "version", "commit", "status")}
+            for pack in report.packs
+        ]
+        self.nodes = "done" if all(pack.in_place for pack in report.packs) else "failed"
+        if self.nodes == "failed":
+            log.error("nodes: some packs are missing; see above. ComfyUI runs without them")
+        landed = [pack.folder or pack.name for pack in report.packs if pack.status == "ok"]
+        if landed and self._comfyui_launched and self.state != "stopping":
+            log.info("nodes: %s landed after ComfyUI started: one soft restart", ", ".join(landed))
+            await self.supervisor.restart(comfyui.NAME)
 
     async def _monitor(self) -> None:
         try:

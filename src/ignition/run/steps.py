@@ -10,6 +10,7 @@
                                                                                     run/frontdoor
     comfyui_access        how to reach ComfyUI (URL, login, token), announced once  run/access
     provision             downloads the requested models; True when all are placed  pipeline
+    provision_nodes       custom node packs (before ComfyUI starts); their report   nodes_pipeline
     nuke                  the wipe on hard stop; returns its report as lines        nuke
 
 Tests and unusual builds pass their own `Steps`; `default_steps()` wires the real modules.
@@ -23,10 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ignition import credentials, nuke, privacy
+from ignition.nodes_pipeline import provision_nodes
 from ignition.pipeline import provision
 from ignition.place import store
 from ignition.privacy.monitor import monitor_forever
 from ignition.progress import RunDisplay
+from ignition.report import ProvisionReport
 from ignition.run import access, filebrowser, frontdoor
 from ignition.run.comfyui import Listen
 from ignition.run.service import ServiceSpec
@@ -56,6 +59,7 @@ class Steps:
     side_services: Callable[[Settings], Sequence[SideService]]
     comfyui_access: Callable[[Settings], Sequence[str]]
     provision: Callable[[Settings], Awaitable[bool]]
+    provision_nodes: Callable[[Settings], Awaitable[ProvisionReport]]
     nuke: Callable[[Settings], Sequence[str]]
 
 
@@ -68,6 +72,7 @@ def default_steps() -> Steps:
         side_services=side_services,
         comfyui_access=functools.partial(access.comfyui_access_lines, show_token=True),
         provision=download_models,
+        provision_nodes=install_nodes,
         nuke=wipe,
     )
 
@@ -118,6 +123,19 @@ async def download_models(settings: Settings) -> bool:
             len(report.outcomes),
         )
     return report.ok
+
+
+async def install_nodes(settings: Settings) -> ProvisionReport:
+    """The node pack pipeline, its lines in the start-up log, each failure named."""
+    display = RunDisplay(None, stream=LogLines(log), tty=False)
+    report = await provision_nodes(settings, display=display)
+    if report.packs:
+        log.info(
+            "nodes: %d of %d pack(s) in place",
+            sum(p.in_place for p in report.packs),
+            len(report.packs),
+        )
+    return report
 
 
 def wipe(settings: Settings) -> list[str]:

@@ -82,6 +82,17 @@ def read_workflow(text: str | bytes, *, origin: str) -> list[WorkflowModel]:
     `origin` (a path or URL) names the workflow in error messages. A workflow is anyone's file:
     one too large or too deeply nested is refused like one that is not JSON.
     """
+    document = parse_workflow(text, origin=origin)
+    if "nodes" in document:
+        found = list(_from_ui_format(document, origin))
+    else:
+        found = list(_from_api_format(document))
+    return _dedupe(found)
+
+
+def parse_workflow(text: str | bytes, *, origin: str) -> dict[str, Any]:
+    """The workflow document in `text`, UI format (`nodes`) or API format (`class_type`
+    entries); SpecError when it is neither."""
     try:
         shown = redact_url(origin) if "://" in origin else origin
         document = bounded_json.loads(text, what=f"workflow {shown}")
@@ -95,31 +106,36 @@ def read_workflow(text: str | bytes, *, origin: str) -> list[WorkflowModel]:
             hint="pass a workflow saved from ComfyUI (UI or API format)",
         )
     if "nodes" in document:
-        found = list(_from_ui_format(document, origin))
-    elif document and all(_is_api_node(node) for node in document.values()):
-        found = list(_from_api_format(document))
-    else:
-        raise SpecError(
-            f"workflow {origin} has neither `nodes` (UI format) nor `class_type` entries "
-            "(API format)",
-            hint="pass a workflow saved from ComfyUI (UI or API format)",
-        )
-    return _dedupe(found)
+        if not isinstance(document["nodes"], list):
+            raise SpecError(f"workflow {origin}: `nodes` is not a list")
+        return document
+    if document and all(_is_api_node(node) for node in document.values()):
+        return document
+    raise SpecError(
+        f"workflow {origin} has neither `nodes` (UI format) nor `class_type` entries (API format)",
+        hint="pass a workflow saved from ComfyUI (UI or API format)",
+    )
+
+
+def ui_nodes(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a UI-format document: the top level and every subgraph definition's
+    inner nodes (`definitions.subgraphs[].nodes[]`, definitions nested in them included)."""
+    pending: list[Mapping[str, Any]] = [document]
+    while pending:
+        graph = pending.pop()
+        for node in graph.get("nodes") or []:
+            if isinstance(node, dict):
+                yield node
+        definitions = graph.get("definitions")
+        if isinstance(definitions, dict):
+            subgraphs = definitions.get("subgraphs")
+            for subgraph in subgraphs if isinstance(subgraphs, list) else []:
+                if isinstance(subgraph, dict) and isinstance(subgraph.get("nodes"), list):
+                    pending.append(subgraph)
 
 
 def _from_ui_format(document: Mapping[str, Any], origin: str) -> Iterator[WorkflowModel]:
-    nodes = document.get("nodes")
-    if not isinstance(nodes, list):
-        raise SpecError(f"workflow {origin}: `nodes` is not a list")
-    all_nodes: list[Any] = list(nodes)
-    definitions = document.get("definitions")
-    if isinstance(definitions, dict):
-        for subgraph in definitions.get("subgraphs") or []:
-            if isinstance(subgraph, dict) and isinstance(subgraph.get("nodes"), list):
-                all_nodes.extend(subgraph["nodes"])
-    for node in all_nodes:
-        if not isinstance(node, dict):
-            continue
+    for node in ui_nodes(document):
         node_type = str(node.get("type", "?"))
         properties = node.get("properties")
         declared = properties.get("models") if isinstance(properties, dict) else None

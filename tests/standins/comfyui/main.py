@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 from comfy.cli_args import parser
+from custom_nodes_loader import load_custom_nodes, object_info
 
 WEIGHTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
 
@@ -44,9 +45,10 @@ def main() -> None:
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         print(f"standin grandchild pid {helper.pid}", flush=True)
 
+    nodes = load_custom_nodes(base)
     time.sleep(float(os.environ.get("STANDIN_READY_DELAY_S", "0.2")))
     host = "0.0.0.0" if args.listen in ("0.0.0.0", "0.0.0.0,::") else args.listen
-    server = ThreadingHTTPServer((host, args.port), _handler(args, base))
+    server = ThreadingHTTPServer((host, args.port), _handler(args, base, nodes))
     print(f"To see the GUI go to: http://{args.listen}:{args.port}", flush=True)
     server.serve_forever()
 
@@ -63,7 +65,7 @@ def _model_roots(args, base: Path, folder: str) -> list[Path]:
     return roots
 
 
-def _handler(args, base: Path) -> type:
+def _handler(args, base: Path, nodes: dict) -> type:
     def models(folder: str) -> list[str]:
         roots = [r for r in _model_roots(args, base, folder) if r.is_dir()]
         return sorted({p.name for r in roots for p in r.iterdir() if p.suffix in WEIGHTS})
@@ -90,6 +92,8 @@ def _handler(args, base: Path) -> type:
                 choices = [models("checkpoints")]
                 node = {"input": {"required": {"ckpt_name": choices}}}
                 self._json({"CheckpointLoaderSimple": node})
+            elif path.startswith("/object_info"):  # custom nodes (custom_nodes_loader.py)
+                self._json(object_info(nodes, path.removeprefix("/object_info").strip("/")))
             else:
                 self._json({"error": "not found"}, 404)
 

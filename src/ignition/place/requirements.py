@@ -1,0 +1,201 @@
+"""Install node packs' Python requirements into COMFYUI_PYTHON's environment, torch untouched.
+
+Every pack's `requirements.txt` is resolved together in ONE `uv pip install --python …` (pip
+where uv is absent), under a constraints file that pins the torch, torchvision and torchaudio
+already installed: a pack can never swap the CUDA build for another one. When that one pass
+fails, each pack is tried alone (`--dry-run`) to find the ones that cannot be met; those fail
+with the requirement lines uv named, and the rest install in one more pass. A pack's
+`install.py` runs after, as ComfyUI-Manager runs it (its folder as cwd, COMFYUI_PYTHON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ignition.errors import RequirementsConflictError, RequirementsError
+from ignition.settings import Settings, helper_process_env
+
+log = logging.getLogger("ignition.nodes")
+
+PINNED = ("torch", "torchvision", "torchaudio")
+_INSTALL_TIMEOUT_S = 1800.0
+_SCRIPT_TIMEOUT_S = 900.0
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_VERSIONS_SCRIPT = (
+    "import importlib.metadata as m, json, sys\n"
+    "found = {}\n"
+    "for name in sys.argv[1:]:\n"
+    "    try: found[name] = m.version(name)\n"
+    "    except m.PackageNotFoundError: pass\n"
+    "print(json.dumps(found))\n"
+)
+
+
+@dataclass(frozen=True)
+class PackRequirements:
+    """One pack's requirements file, named for messages."""
+
+    pack: str
+    requirements: Path
+
+
+def requirements_fingerprint(pack_dir: Path) -> str:
+    """sha256 over the pack's requirements.txt and install.py (absent files count as empty)."""
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "install.py"):
+        path = pack_dir / name
+        digest.update(name.encode() + b"\0")
+        if path.is_file():
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def installer(python: str) -> list[str]:
+    """`uv pip install --python PY` from Ignition's own environment, or PY's `pip install`."""
+    try:
+        from uv import find_uv_bin
+
+        return [find_uv_bin(), "pip", "install", "--python", python]
+    except (ImportError, FileNotFoundError):
+        return [python, "-m", "pip", "install", "--disable-pip-version-check"]
+
+
+async def pinned_versions(python: str) -> dict[str, str]:
+    """The installed versions of torch, torchvision, torchaudio in `python`'s environment."""
+    code, out, err = await _run([python, "-c", _VERSIONS_SCRIPT, *PINNED], timeout_s=120)
+    if code != 0:
+        raise RequirementsError(
+            f"COMFYUI_PYTHON {python} cannot be run: {_summary(err)}",
+            hint="set COMFYUI_PYTHON to the interpreter ComfyUI runs with",
+        )
+    found = json.loads(out)
+    return {str(name): str(version) for name, version in found.items()}
+
+
+async def install_requirements(
+    settings: Settings, packs: Sequence[PackRequirements], workdir: Path
+) -> dict[str, RequirementsError]:
+    """Install every pack's requirements together; the packs that failed, with why."""
+    packs = [pack for pack in packs if pack.requirements.is_file()]
+    if not packs:
+        return {}
+    python = settings.comfyui_python
+    pins = await pinned_versions(python)
+    pins_text = "".join(f"{name}=={ver}\n" for name, ver in sorted(pins.items()))
+    with tempfile.NamedTemporaryFile("w", dir=workdir, suffix=".constraints.txt") as constraints:
+        constraints.write(pins_text)
+        constraints.flush()
+        base = [*installer(python), "--constraint", constraints.name]
+        return await _install_together(base, packs, pins)
+
+
+async def _install_together(
+    base: list[str], packs: list[PackRequirements], pins: dict[str, str]
+) -> dict[str, RequirementsError]:
+    failed: dict[str, RequirementsError] = {}
+    remaining = list(packs)
+    while remaining:
+        files = [arg for pack in remaining for arg in ("--requirement", str(pack.requirements))]
+        log.info("requirements: installing for %s", ", ".join(p.pack for p in remaining))
+        code, _out, err = await _run([*base, *files], timeout_s=_INSTALL_TIMEOUT_S)
+        if code == 0:
+            return failed
+        culprits = await _find_culprits(base, remaining, pins)
+        if not culprits:  # only together do they fail (two packs disagree): all of them fail
+            for pack in remaining:
+                failed[pack.pack] = RequirementsError(
+                    f"{pack.pack}: requirements could not be installed together with "
+                    f"{', '.join(p.pack for p in remaining if p is not pack) or 'the others'}: "
+                    f"{_summary(err)}"
+                )
+            return failed
+        failed.update(culprits)
+        remaining = [pack for pack in remaining if pack.pack not in culprits]
+    return failed
+
+
+async def _find_culprits(
+    base: list[str], packs: Sequence[PackRequirements], pins: dict[str, str]
+) -> dict[str, RequirementsError]:
+    """Each pack resolved alone (`--dry-run`, nothing installed): the ones that cannot be met."""
+
+    async def alone(pack: PackRequirements) -> RequirementsError | None:
+        argv = [*base, "--dry-run", "--requirement", str(pack.requirements)]
+        code, _out, err = await _run(argv, timeout_s=_INSTALL_TIMEOUT_S)
+        return None if code == 0 else _explain(pack, err, pins)
+
+    answers = await asyncio.gather(*(alone(pack) for pack in packs))
+    return {
+        pack.pack: error for pack, error in zip(packs, answers, strict=True) if error is not None
+    }
+
+
+def _explain(pack: PackRequirements, err: str, pins: dict[str, str]) -> RequirementsError:
+    """Name the pack's requirement lines the installer's message mentions."""
+    lowered = err.lower()
+    lines = [
+        line.strip()
+        for line in pack.requirements.read_text("utf-8", "replace").splitlines()
+        if (match := _NAME.match(line)) and not line.lstrip().startswith("#")
+        if re.search(rf"\b{re.escape(match.group(1).lower())}\b", lowered)
+    ]
+    pinned = [f"{name}=={ver}" for name, ver in sorted(pins.items()) if name in lowered]
+    named = f" ({'; '.join(lines)})" if lines else ""
+    if pinned:
+        return RequirementsConflictError(
+            f"{pack.pack}: its requirements{named} cannot be met beside the installed "
+            f"{', '.join(pinned)}: {_summary(err)}"
+        )
+    return RequirementsError(f"{pack.pack}: its requirements{named} failed: {_summary(err)}")
+
+
+async def run_install_script(settings: Settings, pack_dir: Path) -> RequirementsError | None:
+    """Run the pack's install.py (if any) as ComfyUI-Manager does; the error, or None."""
+    if not (pack_dir / "install.py").is_file():
+        return None
+    log.info("requirements: running %s/install.py", pack_dir.name)
+    code, _out, err = await _run(
+        [settings.comfyui_python, "install.py"], cwd=pack_dir, timeout_s=_SCRIPT_TIMEOUT_S
+    )
+    if code == 0:
+        return None
+    return RequirementsError(f"{pack_dir.name}: install.py failed (exit {code}): {_summary(err)}")
+
+
+async def _run(
+    argv: list[str], *, timeout_s: float, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=helper_process_env({}),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return 124, "", f"{argv[0]} took longer than {timeout_s:.0f} s"
+    return process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _summary(text: str) -> str:
+    """The installer's message without its chatter, in one line of at most 600 characters."""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("Using Python", "Resolved", "Audited"))
+    ]
+    return " ".join(lines)[:600] or "no message"
