@@ -22,16 +22,12 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 README_LIMIT_BYTES = 25_000
 
-# Pages other parts of the project add (custom nodes, manifest, serverless, security, architecture).
-# Links to them are followed once they exist; their commands need those parts' own fakes, so this
-# test does not run them (each page's own tests do).
+# Pages whose commands need their own part's fakes (custom nodes, manifest, serverless), so this
+# test does not run them (each page's own tests do). Links to them are followed once they exist.
 OTHER_OWNERS = {
     "custom-nodes.md",
     "manifest.md",
     "serverless.md",
-    "security.md",
-    "security-downloads.md",
-    "architecture.md",
 }
 
 # The install step needs PyPI, which tests never reach (.ci/run installs the same package); what
