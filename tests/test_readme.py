@@ -43,6 +43,8 @@ EXEMPT = {
     "same deploy against the fake RunPod API",
     "export COMFYUI_API_TOKEN=": "talks to a running pod on RunPod; tests/test_frontdoor.py "
     "checks the same credentials against the real front door",
+    'curl -X POST "https://api.runpod.ai/': "a job on a real RunPod endpoint; "
+    "tests/test_serverless.py sends the same jobs to the worker through runpod-python's local API",
 }
 # Blocks whose every line belongs to an exempt first line (variables it sets, calls it makes).
 EXEMPT_BLOCKS = {"export COMFYUI_API_TOKEN=": "a session against a running pod"}
