@@ -9,36 +9,27 @@ CPU only (`--cpu`). Skipped when COMFYUI_DIR is not set; CI has no ComfyUI check
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from fakes.registry import FakeRegistry, node_pack_files
 from pod_harness import make_pod
+from real_comfyui import CHECKOUT, FLAGS, PYTHON, needs_real_comfyui
 
-# Read at import: the autouse fixture clears every Ignition variable before a test runs.
-_CHECKOUT = os.environ.get("COMFYUI_DIR")
-_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
-
-pytestmark = pytest.mark.skipif(
-    _CHECKOUT is None,
-    reason="set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter)",
-)
+pytestmark = needs_real_comfyui
 
 
 @pytest.mark.timeout(600)
 def test_real_comfyui_loads_a_registry_pack_installed_before_its_start(
     tmp_path: Path, registry: FakeRegistry
 ) -> None:
-    assert _CHECKOUT is not None
     registry.publish("real-pack", "1.0.0", node_pack_files("IgnitionRealNode"))
     pod = make_pod(
         tmp_path,
-        comfyui_dir=Path(_CHECKOUT),
-        COMFYUI_PYTHON=_PYTHON,
-        COMFY_FLAGS="--cpu",
+        comfyui_dir=CHECKOUT,
+        COMFYUI_PYTHON=PYTHON,
+        COMFY_FLAGS=FLAGS,
         COMFYUI_NODES="real-pack@1.0.0",
         COMFY_REGISTRY_ENDPOINT=registry.url,
         NUKE_ON_STOP="false",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,26 +18,19 @@ import psutil
 import pytest
 
 from pod_harness import Pod, make_pod
+from real_comfyui import CHECKOUT, FLAGS, PYTHON, needs_real_comfyui
 from support import wait_for
 
-# Read at import: the autouse fixture clears every Ignition variable before a test runs.
-_CHECKOUT = os.environ.get("COMFYUI_DIR")
-_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
-_FLAGS = os.environ.get("COMFY_FLAGS", "--cpu")
-pytestmark = pytest.mark.skipif(
-    not _CHECKOUT or not (Path(_CHECKOUT) / "main.py").is_file(),
-    reason="set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter)",
-)
+pytestmark = needs_real_comfyui
 
 
 @pytest.fixture
 def pod(tmp_path: Path) -> Iterator[Pod]:
-    assert _CHECKOUT is not None
     started = make_pod(
         tmp_path,
-        comfyui_dir=Path(_CHECKOUT),
-        COMFYUI_PYTHON=_PYTHON,
-        COMFY_FLAGS=_FLAGS,
+        comfyui_dir=CHECKOUT,
+        COMFYUI_PYTHON=PYTHON,
+        COMFY_FLAGS=FLAGS,
     )
     yield started
     started.kill()

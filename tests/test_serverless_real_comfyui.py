@@ -11,34 +11,25 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from pod_harness import REPO, make_pod
+from real_comfyui import CHECKOUT, FLAGS, PYTHON, needs_real_comfyui
 from serverless_harness import Worker
 from support import free_port
 
-# Read at import: the autouse fixture clears every Ignition variable before a test runs.
-_CHECKOUT = os.environ.get("COMFYUI_DIR")
-_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
-_FLAGS = os.environ.get("COMFY_FLAGS", "--cpu")
-pytestmark = pytest.mark.skipif(
-    not _CHECKOUT or not (Path(_CHECKOUT) / "main.py").is_file(),
-    reason="set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter)",
-)
+pytestmark = needs_real_comfyui
 
 
 @pytest.mark.timeout(600)
 def test_real_comfyui_runs_the_hub_test_job_twice(tmp_path: Path) -> None:
-    assert _CHECKOUT is not None
     pod = make_pod(
         tmp_path,
-        comfyui_dir=Path(_CHECKOUT),
-        COMFYUI_PYTHON=_PYTHON,
-        COMFY_FLAGS=_FLAGS,
+        comfyui_dir=CHECKOUT,
+        COMFYUI_PYTHON=PYTHON,
+        COMFY_FLAGS=FLAGS,
         IGNITION_SERVERLESS_VOLUME=str(tmp_path / "no-volume"),
     )
     worker = Worker(pod, free_port()).start()
