@@ -676,7 +676,9 @@ def _failed(outcome: PackOutcome, error: IgnitionError, status: str = "failed") 
 def _say(display: RunDisplay, outcome: PackOutcome) -> None:
     at = outcome.version or (outcome.commit or "")[:12] or "?"
     guess = " (guessed)" if outcome.guess else ""
-    if outcome.in_place:
+    if outcome.in_place and outcome.source == "python":
+        display.say(f"nodes: {outcome.status:<7} python {outcome.name}")
+    elif outcome.in_place:
         display.say(f"nodes: {outcome.status:<7} {outcome.folder or outcome.name} @ {at}{guess}")
     else:
         display.say(f"nodes: {outcome.status.upper()}{guess}: {outcome.error}")

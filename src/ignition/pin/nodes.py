@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ignition._http import NETWORK_ERRORS, HttpClient, HttpError, describe_network_error
+from ignition._http import (
+    NETWORK_ERRORS,
+    HttpClient,
+    HttpError,
+    describe_network_error,
+    redact_url,
+)
 from ignition.errors import FetchError, IgnitionError, PlaceError
 from ignition.fetch.pack import fetch_archive, fetch_commit
 from ignition.nodes_pipeline import resolve_packs
@@ -128,7 +134,9 @@ def _locked(pack: ResolvedPack) -> LockedPack:
         folder=pack.folder,
         version=version,
         commit=pack.commit,
-        url=pack.url,
+        # Informative only (a locked start asks the registry again): without the query, which
+        # for a registry archive is a presigned signature that differs on every answer.
+        url=redact_url(pack.url).split("?", 1)[0],
         archive_sha256=pack.archive_sha256,
     )
 

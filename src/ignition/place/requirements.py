@@ -153,12 +153,14 @@ async def _under_pins(
         constraints.write(pins_text)
         constraints.flush()
         if verb == "compile":
+            # Compiling installs nothing (alone is already a probe); files are positional.
             command = [*_compiler(python), "--constraint", constraints.name]
-            probe: tuple[str, ...] = ()  # compiling installs nothing: alone is already a probe
+            probe: tuple[str, ...] = ()
+            flag: tuple[str, ...] = ()
         else:
             command = [*installer(python), *options, "--constraint", constraints.name]
-            probe = ("--dry-run",)
-        return await _install_together(command, packs, pins, probe)
+            probe, flag = ("--dry-run",), ("--requirement",)
+        return await _install_together(command, packs, pins, (probe, flag))
 
 
 def _compiler(python: str) -> list[str]:
@@ -172,17 +174,21 @@ def _compiler(python: str) -> list[str]:
 
 
 async def _install_together(
-    base: list[str], packs: list[PackRequirements], pins: dict[str, str], probe: Sequence[str]
+    base: list[str],
+    packs: list[PackRequirements],
+    pins: dict[str, str],
+    args: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> tuple[dict[str, RequirementsError], str]:
+    """`args`: the options that make `base` a probe, and the flag before each file."""
     failed: dict[str, RequirementsError] = {}
     remaining = list(packs)
     while remaining:
-        files = [arg for pack in remaining for arg in ("--requirement", str(pack.requirements))]
+        files = [arg for pack in remaining for arg in (*args[1], str(pack.requirements))]
         log.info("requirements: resolving for %s", ", ".join(p.pack for p in remaining))
         code, out, err = await _run([*base, *files], timeout_s=_INSTALL_TIMEOUT_S)
         if code == 0:
             return failed, out
-        culprits = await _find_culprits(base, remaining, pins, probe)
+        culprits = await _find_culprits(base, remaining, pins, args)
         if not culprits:  # only together do they fail (two packs disagree): all of them fail
             for pack in remaining:
                 failed[pack.pack] = RequirementsError(
@@ -197,12 +203,15 @@ async def _install_together(
 
 
 async def _find_culprits(
-    base: list[str], packs: Sequence[PackRequirements], pins: dict[str, str], probe: Sequence[str]
+    base: list[str],
+    packs: Sequence[PackRequirements],
+    pins: dict[str, str],
+    args: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> dict[str, RequirementsError]:
-    """Each pack resolved alone (`probe`: nothing installed): the ones that cannot be met."""
+    """Each pack resolved alone (as a probe: nothing installed): the ones that cannot be met."""
 
     async def alone(pack: PackRequirements) -> RequirementsError | None:
-        argv = [*base, *probe, "--requirement", str(pack.requirements)]
+        argv = [*base, *args[0], *args[1], str(pack.requirements)]
         code, _out, err = await _run(argv, timeout_s=_INSTALL_TIMEOUT_S)
         return None if code == 0 else _explain(pack, err, pins)
 
