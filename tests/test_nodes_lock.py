@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+import uv
 
 from fakes.git_server import git
 from fakes.registry import node_pack_files, zip_files
@@ -17,6 +19,8 @@ from ignition.nodes_pipeline import provision_nodes
 from ignition.pin.build import build_lock
 from ignition.pin.check import lock_differences
 from ignition.pin.lockfile import LOCK_NAME, parse_lock
+from ignition.pin.running import Snapshot, snapshot
+from ignition.pipeline import open_client
 from ignition.place.packs import read_record
 from ignition.report import ProvisionReport
 from ignition.spec.manifest import load_manifest
@@ -52,8 +56,6 @@ def lock_now(world: NodeWorld, manifest: Path) -> tuple[str | None, ProvisionRep
     settings = world.settings()
 
     async def build() -> tuple[str | None, ProvisionReport]:
-        from ignition.pipeline import open_client
-
         async with open_client(settings) as client:
             parsed = await load_manifest(client, str(manifest))
         result = await build_lock(settings, parsed)
@@ -144,8 +146,7 @@ def test_a_locked_start_installs_exactly_the_lock_and_refuses_what_moved(
     assert git("rev-parse", "HEAD", cwd=custom_nodes / "git-pack") == shas[0]
     for name in ("nodelib-a", "nodelib-b", "nodelib-c"):
         assert installed_version(world.real_python, name) == "1.0.0"
-    installs = [run for run in world.python_runs() if "--require-hashes" in run]
-    assert installs == [] or all("--no-deps" in run for run in installs)
+    assert by_name(first)["python packages of the lock"].status == "ok"
 
     # Upstream moves: the tag now points at the second commit, and the registry serves other
     # bytes for pack-a 1.0.0. A fresh locked start keeps the commit and refuses the archive.
@@ -172,6 +173,27 @@ def test_a_locked_start_installs_exactly_the_lock_and_refuses_what_moved(
     assert packs[f"{world.git.url}/owner/git-pack@v1.0"].status == "ok"
 
 
+def test_a_locked_start_installs_python_packages_only_with_their_locked_hashes(
+    world: NodeWorld,
+) -> None:
+    manifest, _ = publish(world)
+    assert lock_now(world, manifest)[0] is not None
+    path = manifest.parent / LOCK_NAME
+    lock = json.loads(path.read_text())
+    nodelib_c = next(p for p in lock["python"]["packages"] if p["name"] == "nodelib-c")
+    nodelib_c["hashes"] = ["sha256:" + "0" * 64]  # not the wheel the index serves
+    path.write_text(json.dumps(lock))
+
+    report = provision(world, manifest, "fresh")
+
+    python = by_name(report)["python packages of the lock"]
+    assert python.status == "failed" and "nodelib-c" in (python.error or "")
+    assert installed_version(world.real_python, "nodelib-c") is None
+    # The locked packs would run without their packages: they are not put in place either.
+    assert by_name(report)["pack-a@1.0.0"].status == "failed"
+    assert not (world.tmp / "fresh" / "ComfyUI" / "custom_nodes" / "pack-a").exists()
+
+
 def test_check_sees_edited_nodes_and_python(world: NodeWorld) -> None:
     manifest, _ = publish(world)
     assert lock_now(world, manifest)[0] is not None
@@ -191,3 +213,59 @@ def test_check_sees_edited_nodes_and_python(world: NodeWorld) -> None:
         "nodes: 'pack-a@1.0.0' removed, still locked",
         "python: 'nodelib-d' added, not locked",
     ]
+
+
+def test_from_running_locks_the_packs_and_packages_of_a_hand_made_workspace(
+    world: NodeWorld,
+) -> None:
+    world.registry.publish("pack-a", "1.0.0", node_pack_files("PackA", requirements="nodelib-a\n"))
+    shas = world.git.make_repo("owner/hand-pack", [node_pack_files("HandNode"), {"x.py": "x=1"}])
+    first = world.provision("pack-a@1.0.0")  # Ignition's install: recorded, baseline written
+    assert first.ok
+    # By hand, as ComfyUI-Manager or a person would: a clone at an older commit, a folder of
+    # unknown origin, and a package pip-installed into ComfyUI's environment.
+    clone = world.custom_nodes / "hand-pack"
+    git("clone", "-q", f"{world.git.url}/owner/hand-pack", str(clone), cwd=world.tmp)
+    git("checkout", "-q", "--detach", shas[0], cwd=clone)
+    (world.custom_nodes / "mystery").mkdir()
+    (world.custom_nodes / "mystery" / "__init__.py").write_text("")
+    install = [
+        uv.find_uv_bin(),
+        "pip",
+        "install",
+        "-q",
+        "--python",
+        str(world.real_python),
+        "nodelib-d",
+    ]
+    subprocess.run(install, check=True)
+    origin = world.tmp / "snapshot" / "ignition.yaml"
+
+    async def take() -> Snapshot:
+        async with open_client(world.settings()) as client:
+            return await snapshot(client, world.settings(), origin=str(origin))
+
+    taken = asyncio.run(take())
+
+    hand = f"{world.git.url}/owner/hand-pack@{shas[0]}"
+    assert taken.manifest.nodes == (hand, "pack-a@1.0.0")  # by folder
+    assert taken.manifest.python == ("nodelib-a==1.0.0", "nodelib-d==1.0.0")
+    assert any(line.startswith("custom_nodes/mystery:") for line in taken.unlocked)
+    packs = {pack.folder: pack for pack in taken.lock.packs}
+    assert packs["hand-pack"].commit == shas[0]
+    assert (
+        packs["pack-a"].archive_sha256 == read_record(world.custom_nodes / "pack-a").archive_sha256
+    )
+    assert {p.name: p.version for p in taken.lock.python.packages} == {
+        "nodelib-a": "1.0.0",
+        "nodelib-d": "1.0.0",
+    }
+    # Written out, the pair reproduces the packs on a fresh workspace, at the same commit.
+    origin.parent.mkdir()
+    origin.write_text(taken.manifest_text())
+    (origin.parent / LOCK_NAME).write_text(taken.lock.dumps())
+    report = provision(world, origin, "fresh")
+    assert report.ok, [(p.name, p.error) for p in report.packs]
+    fresh = world.tmp / "fresh" / "ComfyUI" / "custom_nodes"
+    assert git("rev-parse", "HEAD", cwd=fresh / "hand-pack") == shas[0]
+    assert (fresh / "pack-a" / "__init__.py").is_file()

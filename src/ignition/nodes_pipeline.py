@@ -63,6 +63,7 @@ from ignition.place.requirements import (
     PackRequirements,
     install_requirements,
     python_marker_current,
+    record_baseline,
     requirements_fingerprint,
     run_install_script,
     write_python_marker,
@@ -143,6 +144,8 @@ async def provision_nodes(
         python = _Python(request.python, lock.python if lock is not None else None)
         packs, classes = await _wanted(client, settings, report, locked)
         _python_outcomes(python, report)
+        if not dry_run:
+            await record_baseline(settings, custom_nodes)
         if not packs and not classes and not python:
             return report
         async with contextlib.AsyncExitStack() as stack:

@@ -51,7 +51,8 @@ def register(subparsers: Any) -> None:
     mode.add_argument(
         "--from-running",
         action="store_true",
-        help="write MANIFEST and its lock from the models on this pod now",
+        help="write MANIFEST and its lock from the models, node packs and added Python "
+        "packages on this pod now",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the result, write nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable result")
@@ -154,16 +155,28 @@ def _from_running(settings: Settings, manifest: str, output: str, args: argparse
             "lock": output,
             "written": written,
             "models": [model.relative for model in taken.lock.models],
+            "packs": [pack.name for pack in taken.lock.packs],
+            "python": [p.requirement().split()[0] for p in taken.lock.python.packages],
             "unlocked": taken.unlocked,
         }
         print(json.dumps(document, indent=2))
         return EXIT_OK
     for model in taken.lock.models:
         print(f"locked    {model.relative}  {format_bytes(model.size)}  {model.sha256[:12]}")
+    for pack in taken.lock.packs:
+        print(
+            f"locked    {pack.folder}  {pack.version or ''}  {pack.commit or pack.archive_sha256}"
+        )
+    for package in taken.lock.python.packages:
+        print(f"locked    python {package.name}=={package.version}")
     for line in taken.unlocked:
         print(f"warning: {line}", file=sys.stderr)
     verb = "wrote" if written else "would write"
-    print(f"{verb} {manifest} and {output} ({len(taken.lock.models)} files)")
+    counts = (
+        f"{len(taken.lock.models)} files, {len(taken.lock.packs)} packs, "
+        f"{len(taken.lock.python.packages)} Python packages"
+    )
+    print(f"{verb} {manifest} and {output} ({counts})")
     return EXIT_OK
 
 

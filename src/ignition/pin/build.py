@@ -94,7 +94,7 @@ async def build_lock(
                 f"{outcome.folder}/{outcome.filename}: no source known, so it cannot be locked"
             )
     nodes = await lock_nodes(wanted, manifest.python, report)
-    if nodes is None or not all(o.status in {"locked", "duplicate"} for o in report.outcomes):
+    if not nodes.complete or not all(o.status in {"locked", "duplicate"} for o in report.outcomes):
         return LockResult(None, report)
     inputs = inputs_of(manifest, workflow_sha256)
     return LockResult(Lockfile(inputs, tuple(models), nodes.packs, nodes.python), report)

@@ -37,15 +37,18 @@ from ignition.settings import Settings
 
 @dataclass
 class LockedNodes:
+    """What could be pinned; `complete` is False when anything failed (each failure is on its
+    outcome in `report.packs`, and `ignition lock` then writes nothing)."""
+
     packs: tuple[LockedPack, ...]
     python: LockedPython
+    complete: bool
 
 
 async def lock_nodes(
     settings: Settings, python: Sequence[str], report: ProvisionReport
-) -> LockedNodes | None:
-    """The packs `settings` name and the `python` entries, pinned; None when any failed
-    (each failure is on its outcome in `report.packs`)."""
+) -> LockedNodes:
+    """The packs `settings` name (COMFYUI_NODES, workflows) and the `python` entries, pinned."""
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ignition-lock-nodes-", dir=settings.tmp_dir) as tmp:
         scratch = Path(tmp)
@@ -81,10 +84,10 @@ async def lock_nodes(
         else:
             for outcome in [*(o for _, o in resolved), *outcomes.values()]:
                 _mark(outcome, None)
-    if not all(outcome.status in {"locked", "duplicate"} for outcome in report.packs):
-        return None
-    locked = tuple(_locked(pack) for pack, _ in items)
-    return LockedNodes(locked, LockedPython(pins, packages))
+    complete = all(outcome.status in {"locked", "duplicate"} for outcome in report.packs)
+    failed_folders = {o.folder for o in report.packs if o.status == "failed"}
+    locked = tuple(_locked(pack) for pack, _ in items if pack.folder not in failed_folders)
+    return LockedNodes(locked, LockedPython(pins, packages), complete)
 
 
 def _mark(outcome: PackOutcome, error: IgnitionError | None) -> None:

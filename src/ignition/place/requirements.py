@@ -34,9 +34,15 @@ log = logging.getLogger("ignition.nodes")
 PINNED = ("torch", "torchvision", "torchaudio")
 # Which `python` packages (a manifest's, or a lock's exact set) are installed, and where.
 PYTHON_MARKER = ".ignition-python.json"
+# What COMFYUI_PYTHON had before Ignition first installed anything (`lock --from-running`).
+BASELINE_NAME = ".ignition-python-baseline.json"
 _INSTALL_TIMEOUT_S = 1800.0
 _SCRIPT_TIMEOUT_S = 900.0
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_DISTRIBUTIONS_SCRIPT = (
+    "import importlib.metadata as m, json\n"
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))\n"
+)
 _VERSIONS_SCRIPT = (
     "import importlib.metadata as m, json, sys\n"
     "found = {}\n"
@@ -106,6 +112,43 @@ async def pinned_versions(python: str) -> dict[str, str]:
         )
     found = json.loads(out)
     return {str(name): str(version) for name, version in found.items()}
+
+
+async def installed_packages(python: str) -> dict[str, str]:
+    """Every distribution in `python`'s environment: normalised name → version."""
+    code, out, err = await _run([python, "-c", _DISTRIBUTIONS_SCRIPT], timeout_s=120)
+    if code != 0:
+        raise RequirementsError(f"COMFYUI_PYTHON {python} cannot be run: {_summary(err)}")
+    found = json.loads(out)
+    return {_normalise(str(name)): str(version) for name, version in found.items()}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+async def record_baseline(settings: Settings, custom_nodes: Path) -> None:
+    """Once per workspace, before Ignition installs anything: what COMFYUI_PYTHON has (the
+    image's packages), so `lock --from-running` can tell what was added since. Best effort."""
+    path = custom_nodes / BASELINE_NAME
+    if path.exists():
+        return
+    try:
+        packages = await installed_packages(settings.comfyui_python)
+    except (RequirementsError, OSError, ValueError) as error:
+        log.info("requirements: no baseline of %s: %s", settings.comfyui_python, error)
+        return
+    document = {"python": settings.comfyui_python, "packages": dict(sorted(packages.items()))}
+    await asyncio.to_thread(custom_nodes.mkdir, parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def read_baseline(custom_nodes: Path) -> dict[str, str] | None:
+    try:
+        document = json.loads((custom_nodes / BASELINE_NAME).read_text("utf-8"))
+        return {str(k): str(v) for k, v in dict(document["packages"]).items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 async def install_requirements(
