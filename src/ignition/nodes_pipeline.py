@@ -145,7 +145,7 @@ async def provision_nodes(
         packs, classes = await _wanted(client, settings, report, locked)
         _python_outcomes(python, report)
         if not dry_run:
-            await record_baseline(settings, custom_nodes)
+            await record_baseline(settings)
         if not packs and not classes and not python:
             return report
         async with contextlib.AsyncExitStack() as stack:
@@ -205,7 +205,7 @@ async def _provision_locked(
         pending += await _guess_packs(client, settings, classes, packs, report)
         await _resolve_all(client, settings, pending)
         pending = _plan(custom_nodes, pending, settings)
-    if python and python_marker_current(settings, custom_nodes, python.requested()):
+    if python and python_marker_current(settings, python.requested()):
         _python_status(python, "skipped")
         python = _Python()
     if dry_run:
@@ -542,7 +542,7 @@ async def _install_all(
         else:
             outcome.status = "ok"
     if python.outcomes and not any(name in failures for name in python.outcomes):
-        write_python_marker(settings, custom_nodes, python.requested())
+        write_python_marker(settings, python.requested())
     for pack in staged:
         assert pack.staged is not None and pack.resolved is not None
         error = failures.get(pack.resolved.folder)

@@ -10,7 +10,7 @@ Packs, each folder of custom_nodes (ComfyUI's own skipped: dot-folders, `*.disab
 
 Python packages: every distribution COMFYUI_PYTHON has now whose version differs from (or is
 absent in) the baseline Ignition recorded before it first installed anything there
-(custom_nodes/.ignition-python-baseline.json), torch, torchvision and torchaudio excepted, as
+(ComfyUI/.ignition-python-baseline.json), torch, torchvision and torchaudio excepted, as
 `name==version`. Without a baseline no package is locked (and the reason is listed): the image's
 own packages cannot be told apart from ones added later.
 
@@ -51,7 +51,7 @@ async def snapshot_nodes(settings: Settings) -> NodesSnapshot:
     custom_nodes = custom_nodes_dir(settings.comfyui_base)
     unlocked: list[str] = []
     nodes = [await _entry(settings, pack_dir, unlocked) for pack_dir in _packs(custom_nodes)]
-    python = await _python_entries(settings, custom_nodes, unlocked)
+    python = await _python_entries(settings, unlocked)
     wanted = settings.model_copy(
         update={"comfyui_nodes": "\n".join(e for e in nodes if e), "comfyui_workflows": ""}
     )
@@ -123,12 +123,12 @@ def _pyproject_version(pack_dir: Path) -> str | None:
     return str(version) if isinstance(version, str | int | float) else None
 
 
-async def _python_entries(settings: Settings, custom_nodes: Path, unlocked: list[str]) -> list[str]:
-    baseline = read_baseline(custom_nodes)
+async def _python_entries(settings: Settings, unlocked: list[str]) -> list[str]:
+    baseline = read_baseline(settings)
     if baseline is None:
         unlocked.append(
             "python: no record of what COMFYUI_PYTHON had before Ignition's first start "
-            "(custom_nodes/.ignition-python-baseline.json); added packages not locked"
+            "(ComfyUI/.ignition-python-baseline.json); added packages not locked"
         )
         return []
     try:

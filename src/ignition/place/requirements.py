@@ -32,7 +32,8 @@ from ignition.settings import Settings, helper_process_env
 log = logging.getLogger("ignition.nodes")
 
 PINNED = ("torch", "torchvision", "torchaudio")
-# Which `python` packages (a manifest's, or a lock's exact set) are installed, and where.
+# In the ComfyUI folder (beside custom_nodes, which Manager and tests list): which `python`
+# packages (a manifest's, or a lock's exact set) are installed, and into which interpreter.
 PYTHON_MARKER = ".ignition-python.json"
 # What COMFYUI_PYTHON had before Ignition first installed anything (`lock --from-running`).
 BASELINE_NAME = ".ignition-python-baseline.json"
@@ -73,19 +74,19 @@ def requirements_fingerprint(pack_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def python_marker_current(settings: Settings, custom_nodes: Path, requested: list[str]) -> bool:
+def python_marker_current(settings: Settings, requested: list[str]) -> bool:
     """True when the packages `requested` were installed into COMFYUI_PYTHON by an earlier run
     (its marker says so): a warm start runs no installer for them."""
     try:
-        found = json.loads((custom_nodes / PYTHON_MARKER).read_text("utf-8"))
+        found = json.loads((settings.comfyui_base / PYTHON_MARKER).read_text("utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(found, dict) and found == _marker(settings, requested)
 
 
-def write_python_marker(settings: Settings, custom_nodes: Path, requested: list[str]) -> None:
+def write_python_marker(settings: Settings, requested: list[str]) -> None:
     text = json.dumps(_marker(settings, requested), indent=2, sort_keys=True) + "\n"
-    write_atomic(custom_nodes / PYTHON_MARKER, text)
+    write_atomic(settings.comfyui_base / PYTHON_MARKER, text)
 
 
 def _marker(settings: Settings, requested: list[str]) -> dict[str, object]:
@@ -127,10 +128,10 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-async def record_baseline(settings: Settings, custom_nodes: Path) -> None:
+async def record_baseline(settings: Settings) -> None:
     """Once per workspace, before Ignition installs anything: what COMFYUI_PYTHON has (the
     image's packages), so `lock --from-running` can tell what was added since. Best effort."""
-    path = custom_nodes / BASELINE_NAME
+    path = settings.comfyui_base / BASELINE_NAME
     if path.exists():
         return
     try:
@@ -139,13 +140,13 @@ async def record_baseline(settings: Settings, custom_nodes: Path) -> None:
         log.info("requirements: no baseline of %s: %s", settings.comfyui_python, error)
         return
     document = {"python": settings.comfyui_python, "packages": dict(sorted(packages.items()))}
-    await asyncio.to_thread(custom_nodes.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
-def read_baseline(custom_nodes: Path) -> dict[str, str] | None:
+def read_baseline(settings: Settings) -> dict[str, str] | None:
     try:
-        document = json.loads((custom_nodes / BASELINE_NAME).read_text("utf-8"))
+        document = json.loads((settings.comfyui_base / BASELINE_NAME).read_text("utf-8"))
         return {str(k): str(v) for k, v in dict(document["packages"]).items()}
     except (OSError, ValueError, KeyError, TypeError):
         return None
