@@ -194,6 +194,23 @@ def test_a_locked_start_installs_python_packages_only_with_their_locked_hashes(
     assert not (world.tmp / "fresh" / "ComfyUI" / "custom_nodes" / "pack-a").exists()
 
 
+def test_a_hostile_pack_record_in_a_lock_fails_that_pack_alone(world: NodeWorld) -> None:
+    manifest, _ = publish(world)
+    assert lock_now(world, manifest)[0] is not None
+    path = manifest.parent / LOCK_NAME
+    lock = json.loads(path.read_text())
+    git_pack = next(p for p in lock["packs"] if p["source"] == "git")
+    git_pack["ref"] = f"ext::sh -c touch% {world.tmp}/pwned"
+    path.write_text(json.dumps(lock))
+
+    report = provision(world, manifest, "fresh")
+
+    hostile = by_name(report)[git_pack["name"]]
+    assert hostile.status == "failed" and "is not a clone URL" in (hostile.error or "")
+    assert by_name(report)["pack-a@1.0.0"].status == "ok"
+    assert not (world.tmp / "pwned").exists()
+
+
 def test_check_sees_edited_nodes_and_python(world: NodeWorld) -> None:
     manifest, _ = publish(world)
     assert lock_now(world, manifest)[0] is not None

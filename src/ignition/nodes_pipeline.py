@@ -75,7 +75,7 @@ from ignition.resolve.git import resolve_git
 from ignition.resolve.registry import pack_for_class, resolve_registry
 from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
-from ignition.spec.nodes import parse_node_specs, repo_name
+from ignition.spec.nodes import parse_node_entry, parse_node_specs, repo_name
 from ignition.spec.workflow import split_sources
 from ignition.spec.workflow_packs import CORE_PACK, read_workflow_packs
 
@@ -236,7 +236,11 @@ async def _wanted(
         report.packs.append(_failed(PackOutcome(name=error.entry, source="nodes"), error, status))
     packs: dict[tuple[str, str], _Pack] = {}
     for entry in locked:
-        ref = locked_ref(entry)
+        try:
+            ref = locked_ref(entry, github_endpoint=settings.github_endpoint)
+        except SpecError as error:  # a hand-edited (or hostile) lock record: that pack alone
+            report.packs.append(_failed(PackOutcome(name=entry.name, source="lock"), error))
+            continue
         packs[ref.key] = _Pack(ref, _outcome_for(ref, report), locked=entry)
     for ref in parsed.refs:
         if ref.key in packs:  # the lock pins it: the env entry is the same pack
@@ -258,11 +262,17 @@ async def _wanted(
     return list(packs.values()), list(classes)
 
 
-def locked_ref(entry: LockedPack) -> NodeRef:
+def locked_ref(entry: LockedPack, *, github_endpoint: str) -> NodeRef:
     """The exact request a lock record stands for: the registry version, or the git commit
-    (never the tag or branch it was locked from: one that moved since is not followed)."""
+    (never the tag or branch it was locked from: one that moved since is not followed).
+    Checked by the entry parser, as a COMFYUI_NODES entry would be; SpecError if it fails."""
     pin = entry.commit if entry.source == "git" else entry.version
-    return NodeRef(entry.name, entry.source, entry.ref, pin, origin="lock")
+    if entry.source == "git" and not entry.ref.startswith(("https://", "http://")):
+        raise SpecError(f"lock record {entry.name!r}: {entry.ref!r} is not a clone URL")
+    ref = parse_node_entry(f"{entry.ref}@{pin}", github_endpoint=github_endpoint, origin="lock")
+    if ref.kind != entry.source or ref.version is None:
+        raise SpecError(f"lock record {entry.name!r} does not pin one {entry.source} version")
+    return replace(ref, text=entry.name)
 
 
 def _python_outcomes(python: _Python, report: ProvisionReport) -> None:
