@@ -144,10 +144,10 @@ async def provision_nodes(
         python = _Python(request.python, lock.python if lock is not None else None)
         packs, classes = await _wanted(client, settings, report, locked)
         _python_outcomes(python, report)
-        if not dry_run:
-            await record_baseline(settings)
         if not packs and not classes and not python:
             return report
+        if not dry_run:
+            await record_baseline(settings)
         async with contextlib.AsyncExitStack() as stack:
             if not dry_run:
                 await stack.enter_async_context(_nodes_lock(settings, custom_nodes, display))

@@ -9,7 +9,7 @@ Packs, each folder of custom_nodes (ComfyUI's own skipped: dot-folders, `*.disab
 - anything else is listed as not locked, with why.
 
 Python packages: every distribution COMFYUI_PYTHON has now whose version differs from (or is
-absent in) the baseline Ignition recorded before it first installed anything there
+absent in) the baseline Ignition recorded before it first installed packs or packages there
 (ComfyUI/.ignition-python-baseline.json), torch, torchvision and torchaudio excepted, as
 `name==version`. Without a baseline no package is locked (and the reason is listed): the image's
 own packages cannot be told apart from ones added later.
@@ -127,7 +127,7 @@ async def _python_entries(settings: Settings, unlocked: list[str]) -> list[str]:
     baseline = read_baseline(settings)
     if baseline is None:
         unlocked.append(
-            "python: no record of what COMFYUI_PYTHON had before Ignition's first start "
+            "python: no record of what COMFYUI_PYTHON had before Ignition first installed packs "
             "(ComfyUI/.ignition-python-baseline.json); added packages not locked"
         )
         return []

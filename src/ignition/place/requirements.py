@@ -129,8 +129,9 @@ def _normalise(name: str) -> str:
 
 
 async def record_baseline(settings: Settings) -> None:
-    """Once per workspace, before Ignition installs anything: what COMFYUI_PYTHON has (the
-    image's packages), so `lock --from-running` can tell what was added since. Best effort."""
+    """Once per workspace, before Ignition first installs packs or packages: what
+    COMFYUI_PYTHON has (the image's), so `lock --from-running` can tell what was added since.
+    Best effort: without it, --from-running locks no packages and says why."""
     path = settings.comfyui_base / BASELINE_NAME
     if path.exists():
         return
