@@ -10,6 +10,7 @@ import pytest
 
 from fakes.civitai import CivitaiFile, FakeCivitai
 from fakes.huggingface import FakeHuggingFace
+from fakes.registry import FakeRegistry
 from fakes.services import Fakes
 from fakes.storage import Blob, BytesBlob, FakeStorage
 from ignition._http import HttpClient
@@ -93,3 +94,15 @@ def make_request(fakes: Fakes, storage: FakeStorage) -> Callable[..., tuple[Fetc
         return FetchRequest(**fields), blob
 
     return make
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    """A fake Comfy Registry on 127.0.0.1 whose archives live on a storage host (127.0.0.2)."""
+    storage = FakeStorage()
+    fake = FakeRegistry(storage)
+    storage.server.start()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+    storage.server.stop()

@@ -5,14 +5,12 @@ on the next start without a single request, and a pack landing late gets one sof
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes.git_server import GitServer
 from fakes.registry import FakeRegistry, node_pack_files, zip_files
-from fakes.storage import FakeStorage
 from ignition.pin.build import build_lock
 from ignition.pin.lockfile import LOCK_NAME
 from ignition.settings import Settings
@@ -21,17 +19,6 @@ from pod_harness import Pod, make_pod
 from support import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def registry() -> Iterator[FakeRegistry]:
-    storage = FakeStorage()
-    fake = FakeRegistry(storage)
-    storage.server.start()
-    fake.server.start()
-    yield fake
-    fake.server.stop()
-    storage.server.stop()
 
 
 def _run_pod(root: Path, registry: FakeRegistry) -> Pod:

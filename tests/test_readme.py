@@ -22,16 +22,12 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 README_LIMIT_BYTES = 25_000
 
-# Pages other parts of the project add (custom nodes, manifest, serverless, security, architecture).
-# Links to them are followed once they exist; their commands need those parts' own fakes, so this
-# test does not run them (each page's own tests do).
+# Pages whose commands need their own part's fakes (custom nodes, manifest, serverless), so this
+# test does not run them (each page's own tests do). Links to them are followed once they exist.
 OTHER_OWNERS = {
     "custom-nodes.md",
     "manifest.md",
     "serverless.md",
-    "security.md",
-    "security-downloads.md",
-    "architecture.md",
 }
 
 # The install step needs PyPI, which tests never reach (.ci/run installs the same package); what
@@ -47,6 +43,8 @@ EXEMPT = {
     "same deploy against the fake RunPod API",
     "export COMFYUI_API_TOKEN=": "talks to a running pod on RunPod; tests/test_frontdoor.py "
     "checks the same credentials against the real front door",
+    'curl -X POST "https://api.runpod.ai/': "a job on a real RunPod endpoint; "
+    "tests/test_serverless.py sends the same jobs to the worker through runpod-python's local API",
 }
 # Blocks whose every line belongs to an exempt first line (variables it sets, calls it makes).
 EXEMPT_BLOCKS = {"export COMFYUI_API_TOKEN=": "a session against a running pod"}

@@ -21,7 +21,10 @@ from pod_harness import REPO, make_pod
 from serverless_harness import Worker
 from support import free_port
 
+# Read at import: the autouse fixture clears every Ignition variable before a test runs.
 _CHECKOUT = os.environ.get("COMFYUI_DIR")
+_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
+_FLAGS = os.environ.get("COMFY_FLAGS", "--cpu")
 pytestmark = pytest.mark.skipif(
     not _CHECKOUT or not (Path(_CHECKOUT) / "main.py").is_file(),
     reason="set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter)",
@@ -34,8 +37,8 @@ def test_real_comfyui_runs_the_hub_test_job_twice(tmp_path: Path) -> None:
     pod = make_pod(
         tmp_path,
         comfyui_dir=Path(_CHECKOUT),
-        COMFYUI_PYTHON=os.environ.get("COMFYUI_PYTHON", sys.executable),
-        COMFY_FLAGS=os.environ.get("COMFY_FLAGS", "--cpu"),
+        COMFYUI_PYTHON=_PYTHON,
+        COMFY_FLAGS=_FLAGS,
         IGNITION_SERVERLESS_VOLUME=str(tmp_path / "no-volume"),
     )
     worker = Worker(pod, free_port()).start()

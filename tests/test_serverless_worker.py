@@ -20,6 +20,7 @@ from moto.server import ThreadedMotoServer
 from fakes.civitai import CivitaiFile, FakeCivitai
 from fakes.content import model_bytes
 from fakes.huggingface import FakeHuggingFace
+from fakes.registry import FakeRegistry, node_pack_files
 from fakes.services import Fakes
 from fakes.storage import FakeStorage
 from ignition.serverless.model_cache import ModelCache
@@ -229,3 +230,20 @@ def test_start_becomes_the_worker_on_a_serverless_endpoint(tmp_path: Path) -> No
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
     assert "starting a serverless worker" in said and "ComfyUI_00001_.png" in said
+
+
+def test_a_worker_installs_its_node_packs_before_comfyui_starts(
+    tmp_path: Path, registry: FakeRegistry
+) -> None:
+    registry.publish("worker-pack", "1.0.0", node_pack_files("WorkerNode"))
+    worker = make_worker(
+        tmp_path, COMFYUI_NODES="worker-pack@1.0.0", COMFY_REGISTRY_ENDPOINT=registry.url
+    ).start(timeout_s=90)
+    try:
+        assert (worker.comfyui_base / "custom_nodes" / "worker-pack" / ".tracking").is_file()
+        log = worker.log()
+        assert log.index("nodes: 1 of 1 pack(s) in place") < log.index("To see the GUI go to")
+        answer = worker.runsync({"workflow": text_to_image()})
+        assert answer["status"] == "COMPLETED", answer
+    finally:
+        worker.stop()

@@ -41,7 +41,7 @@ from ignition.run.startup_log import (
     configure_startup_logging,
     known_secrets,
 )
-from ignition.run.steps import SideService, Steps
+from ignition.run.steps import SideService, Steps, advisory, provision_models, provision_packs
 from ignition.run.supervisor import Service, Supervisor
 from ignition.run.system_check import check_system, check_torch
 from ignition.settings import Settings
@@ -286,30 +286,18 @@ class Pod:
         )
 
     def _advisory(self, what: str, step: Callable[[Settings], _T], fallback: _T) -> _T:
-        try:
-            return step(self.settings)
-        except (OSError, IgnitionError) as error:
-            log.error("%s: set-up failed, continuing without it: %s", what, error)
-            return fallback
+        return advisory(self.settings, what, step, fallback)
 
     async def _provision(self) -> None:
         self.downloads = "running"
-        try:
-            ok = await self.steps.provision(self.settings)
-        except (OSError, IgnitionError) as error:
-            log.error("downloads: %s", error)
-            ok = False
+        ok = await provision_models(self.steps, self.settings, without="ComfyUI runs without them")
         self.downloads = "done" if ok else "failed"
-        if not ok:
-            log.error("downloads: some models are missing; see above. ComfyUI runs without them")
 
     async def _provision_nodes(self) -> None:
         """Node packs; when they land after ComfyUI's first start, one soft restart loads them."""
         self.nodes = "running"
-        try:
-            report = await self.steps.provision_nodes(self.settings)
-        except (OSError, IgnitionError) as error:
-            log.error("nodes: %s", error)
+        report = await provision_packs(self.steps, self.settings)
+        if report is None:
             self.nodes = "failed"
             return
         self.node_packs = [
@@ -317,8 +305,6 @@ class Pod:
             for pack in report.packs
         ]
         self.nodes = "done" if all(pack.in_place for pack in report.packs) else "failed"
-        if self.nodes == "failed":
-            log.error("nodes: some packs are missing; see above. ComfyUI runs without them")
         landed = [pack.folder or pack.name for pack in report.packs if pack.status == "ok"]
         if landed and self._comfyui_launched and self.state != "stopping":
             log.info("nodes: %s landed after ComfyUI started: one soft restart", ", ".join(landed))

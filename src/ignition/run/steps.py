@@ -22,8 +22,10 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ignition import credentials, nuke, privacy
+from ignition.errors import IgnitionError
 from ignition.nodes_pipeline import provision_nodes
 from ignition.pipeline import provision
 from ignition.place import store
@@ -37,6 +39,7 @@ from ignition.run.startup_log import LogLines
 from ignition.settings import Settings
 
 log = logging.getLogger("ignition.run")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,40 @@ async def install_nodes(settings: Settings) -> ProvisionReport:
             sum(p.in_place for p in report.packs),
             len(report.packs),
         )
+    return report
+
+
+def advisory(settings: Settings, what: str, step: Callable[[Settings], _T], fallback: _T) -> _T:
+    """Run a set-up step whose failure must not stop the pod or worker: logged, `fallback` used."""
+    try:
+        return step(settings)
+    except (OSError, IgnitionError) as error:
+        log.error("%s: set-up failed, continuing without it: %s", what, error)
+        return fallback
+
+
+async def provision_models(steps: Steps, settings: Settings, *, without: str) -> bool:
+    """`steps.provision`, with any failure logged; `without` says what runs without the models
+    ("ComfyUI runs without them", "jobs that need them will fail")."""
+    try:
+        ok = await steps.provision(settings)
+    except (OSError, IgnitionError) as error:
+        log.error("downloads: %s", error)
+        ok = False
+    if not ok:
+        log.error("downloads: some models are missing; see above. %s", without)
+    return ok
+
+
+async def provision_packs(steps: Steps, settings: Settings) -> ProvisionReport | None:
+    """`steps.provision_nodes`, with any failure logged (None: the step itself failed)."""
+    try:
+        report = await steps.provision_nodes(settings)
+    except (OSError, IgnitionError) as error:
+        log.error("nodes: %s", error)
+        return None
+    if not all(pack.in_place for pack in report.packs):
+        log.error("nodes: some packs are missing; see above. ComfyUI runs without them")
     return report
 
 

@@ -33,14 +33,20 @@ from typing import Any, TypeVar
 
 from ignition import __version__, bounded_json
 from ignition._http import HttpClient
-from ignition.errors import ComfyUIDownError, IgnitionError, SpecError
+from ignition.errors import ComfyUIDownError, SpecError
 from ignition.resolve.workflow_source import load_workflow
 from ignition.run import comfyui, control
 from ignition.run.child_env import basic_env
 from ignition.run.manager_config import write_manager_config
 from ignition.run.service import ServiceSpec
 from ignition.run.startup_log import StartupLog, configure_startup_logging, known_secrets
-from ignition.run.steps import Steps, default_steps
+from ignition.run.steps import (
+    Steps,
+    advisory,
+    default_steps,
+    provision_models,
+    provision_packs,
+)
 from ignition.run.supervisor import Service, Supervisor
 from ignition.serverless.comfy_api import ComfyApi
 from ignition.serverless.execution import Progress
@@ -153,6 +159,9 @@ class Worker:
         )
         self.supervisor.add(Service(comfyui.NAME, self._comfyui_spec))
         provisioning = asyncio.create_task(self.provision_startup())
+        # ComfyUI imports custom nodes only when it boots: the packs come first (a warm start
+        # takes milliseconds); models keep downloading while it boots.
+        await self.install_packs()
         self.supervisor.launch(comfyui.NAME)
         await provisioning
         try:
@@ -162,17 +171,23 @@ class Worker:
             return
         await self.warm_up()
 
-    async def provision_startup(self) -> None:
-        """What a pod provisions at start. Custom node packs and the manifest are added here
-        (before ComfyUI is first used) when those features land."""
+    async def install_packs(self) -> None:
+        """Custom node packs (COMFYUI_NODES, workflows, the manifest), before ComfyUI's start;
+        past IGNITION_NODES_WAIT_S ComfyUI starts without the rest, and jobs needing them fail."""
         try:
-            ok = await self.steps.provision(self.settings)
-        except (OSError, IgnitionError) as error:
-            log.error("downloads: %s", error)
-            ok = False
+            await asyncio.wait_for(
+                provision_packs(self.steps, self.settings), self.settings.nodes_wait_s
+            )
+        except TimeoutError:
+            wait_s = self.settings.nodes_wait_s
+            log.error("nodes: not in place after %g s; ComfyUI starts without them", wait_s)
+
+    async def provision_startup(self) -> None:
+        """The models a pod provisions at start (lists, workflows, the manifest)."""
+        ok = await provision_models(
+            self.steps, self.settings, without="jobs that need them will fail"
+        )
         self.downloads = "done" if ok else "failed"
-        if not ok:
-            log.error("downloads: some models are missing; jobs that need them will fail")
 
     async def warm_up(self) -> None:
         source = self.settings.warmup_workflow.strip()
@@ -245,11 +260,7 @@ class Worker:
         )
 
     def _advisory(self, what: str, step: Callable[[Settings], _T], fallback: _T) -> _T:
-        try:
-            return step(self.settings)
-        except (OSError, IgnitionError) as error:
-            log.error("%s: set-up failed, continuing without it: %s", what, error)
-            return fallback
+        return advisory(self.settings, what, step, fallback)
 
 
 def run_worker(settings: Settings, runpod_args: Sequence[str]) -> int:

@@ -132,8 +132,8 @@ def serverless_request(inputs: TemplateInputs) -> dict[str, Any]:
     return body
 
 
-def serverless_environment(inputs: TemplateInputs) -> dict[str, str]:
-    """The pod's model lists and tokens, and the worker's own settings (empty: unset)."""
+def _provisioning_environment(inputs: TemplateInputs) -> dict[str, str]:
+    """What pods and workers provision alike: the model lists, their tokens, the manifest."""
     names = inputs.secrets
     return {
         "CIVITAI_MODELS": model_list(inputs.civitai_models),
@@ -141,6 +141,15 @@ def serverless_environment(inputs: TemplateInputs) -> dict[str, str]:
         "CIVITAI_TOKEN": secret_reference(names.civitai_token),
         "HF_TOKEN": secret_reference(names.hf_token),
         "COMFY_FLAGS": inputs.comfy_flags,
+        # Only when set: templates without a manifest stay exactly as they were.
+        **({"IGNITION_MANIFEST": inputs.manifest} if inputs.manifest else {}),
+    }
+
+
+def serverless_environment(inputs: TemplateInputs) -> dict[str, str]:
+    """The pod's model lists and tokens, and the worker's own settings (empty: unset)."""
+    return {
+        **_provisioning_environment(inputs),
         "IGNITION_WARMUP_WORKFLOW": "",
         "IGNITION_JOB_TIMEOUT_S": "",
         "IGNITION_MODEL_CACHE_GB": "50",
@@ -159,20 +168,13 @@ def ports(inputs: TemplateInputs) -> list[str]:
 
 
 def environment(inputs: TemplateInputs) -> dict[str, str]:
-    names = inputs.secrets
     return {
-        "CIVITAI_MODELS": model_list(inputs.civitai_models),
-        "HUGGINGFACE_MODELS": model_list(inputs.huggingface_models),
-        "CIVITAI_TOKEN": secret_reference(names.civitai_token),
-        "HF_TOKEN": secret_reference(names.hf_token),
-        "FILEBROWSER_PASSWORD": secret_reference(names.filebrowser_password),
+        **_provisioning_environment(inputs),
+        "FILEBROWSER_PASSWORD": secret_reference(inputs.secrets.filebrowser_password),
         "PERSISTENT_STORAGE": inputs.persistent_storage,
         "COMFYUI_PORT": str(inputs.comfyui_port),
         "FILEBROWSER_PORT": str(inputs.filebrowser_port),
         "ENABLE_MANAGER_UI": "true" if inputs.enable_manager_ui else "false",
-        "COMFY_FLAGS": inputs.comfy_flags,
-        # Only when set: templates without a manifest stay exactly as they were.
-        **({"IGNITION_MANIFEST": inputs.manifest} if inputs.manifest else {}),
     }
 
 
