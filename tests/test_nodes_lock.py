@@ -194,6 +194,20 @@ def test_a_locked_start_installs_python_packages_only_with_their_locked_hashes(
     assert not (world.tmp / "fresh" / "ComfyUI" / "custom_nodes" / "pack-a").exists()
 
 
+def test_a_locked_start_says_when_the_interpreter_has_another_torch(world: NodeWorld) -> None:
+    manifest, _ = publish(world)
+    assert lock_now(world, manifest)[0] is not None
+    path = manifest.parent / LOCK_NAME
+    lock = json.loads(path.read_text())
+    lock["python"]["constraints"]["torch"] = "2.4.1"  # as if locked on another image
+    path.write_text(json.dumps(lock))
+
+    python = by_name(provision(world, manifest, "fresh"))["python packages of the lock"]
+
+    assert python.status == "ok"
+    assert python.warnings == [f"locked against torch==2.4.1; this interpreter has torch=={TORCH}"]
+
+
 def test_a_hostile_pack_record_in_a_lock_fails_that_pack_alone(world: NodeWorld) -> None:
     manifest, _ = publish(world)
     assert lock_now(world, manifest)[0] is not None

@@ -62,6 +62,7 @@ from ignition.place.packs import (
 from ignition.place.requirements import (
     PackRequirements,
     install_requirements,
+    pinned_versions,
     python_marker_current,
     record_baseline,
     requirements_fingerprint,
@@ -612,6 +613,7 @@ async def _requirements_in(
         exact = workdir / "locked-python.txt"
         exact.write_text("".join(f"{line}\n" for line in python.requested()), "utf-8")
         item = PackRequirements(_LOCKED_PYTHON, exact)
+        await _compare_torch(settings, python)
         failures |= await _install(settings, [item], workdir, ("--require-hashes", "--no-deps"))
         if _LOCKED_PYTHON in failures:  # the locked packs would run without their packages
             for pack in locked:
@@ -627,6 +629,22 @@ async def _requirements_in(
         path.write_text(entry + "\n", "utf-8")
         wanted.append(PackRequirements(entry, path))
     return failures | await _install(settings, wanted, workdir, ())
+
+
+async def _compare_torch(settings: Settings, python: _Python) -> None:
+    """Warn when this interpreter's torch is not the one the lock's packages were resolved
+    against (they are installed anyway: they are exact, and torch is never replaced)."""
+    assert python.locked is not None
+    try:
+        installed = await pinned_versions(settings.comfyui_python)
+    except RequirementsError:
+        return  # the install that follows reports the interpreter
+    locked = python.locked.constraints
+    if locked and installed != locked:
+        say = ", ".join(f"{k}=={v}" for k, v in sorted(locked.items()))
+        now = ", ".join(f"{k}=={v}" for k, v in sorted(installed.items()))
+        for outcome in (python.outcomes or {}).values():
+            outcome.warnings.append(f"locked against {say}; this interpreter has {now}")
 
 
 async def _install(
@@ -690,7 +708,8 @@ def _say(display: RunDisplay, outcome: PackOutcome) -> None:
     at = outcome.version or (outcome.commit or "")[:12] or "?"
     guess = " (guessed)" if outcome.guess else ""
     if outcome.in_place and outcome.source == "python":
-        display.say(f"nodes: {outcome.status:<7} python {outcome.name}")
+        warned = f" (warning: {'; '.join(outcome.warnings)})" if outcome.warnings else ""
+        display.say(f"nodes: {outcome.status:<7} python {outcome.name}{warned}")
     elif outcome.in_place:
         display.say(f"nodes: {outcome.status:<7} {outcome.folder or outcome.name} @ {at}{guess}")
     else:
