@@ -4,12 +4,17 @@ on the next start without a single request, and a pack landing late gets one sof
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from fakes.git_server import GitServer
-from fakes.registry import FakeRegistry, node_pack_files
+from fakes.registry import FakeRegistry, node_pack_files, zip_files
+from ignition.pin.build import build_lock
+from ignition.pin.lockfile import LOCK_NAME
+from ignition.settings import Settings
+from ignition.spec.manifest import parse_manifest
 from pod_harness import Pod, make_pod
 from support import wait_for
 
@@ -87,3 +92,38 @@ def test_a_pack_that_lands_late_gets_one_soft_restart(tmp_path: Path) -> None:
             pod.kill()
     finally:
         server.stop()
+
+
+def test_a_locked_manifest_installs_its_packs_and_refuses_a_changed_archive(
+    tmp_path: Path, registry: FakeRegistry
+) -> None:
+    registry.publish("standin-pack", "1.0.0", node_pack_files("StandinNode"))
+    registry.publish("moved-pack", "1.0.0", node_pack_files("MovedNode"))
+    manifest = tmp_path / "project" / "ignition.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text("version: 1\nnodes: [standin-pack@1.0.0, moved-pack@1.0.0]\n")
+    settings = Settings(comfy_registry_endpoint=registry.url, workspace=tmp_path / "locking")
+    result = asyncio.run(
+        build_lock(settings, parse_manifest(manifest.read_text(), origin=str(manifest)))
+    )
+    assert result.lock is not None
+    (manifest.parent / LOCK_NAME).write_text(result.lock.dumps())
+    registry.packs["moved-pack"].versions[0].archive = zip_files(node_pack_files("Other"))
+
+    pod = make_pod(
+        tmp_path / "pod",
+        IGNITION_MANIFEST=str(manifest),
+        COMFY_REGISTRY_ENDPOINT=registry.url,
+        NUKE_ON_STOP="false",
+    )
+    pod.start()
+    try:
+        pod.wait_ready(timeout_s=60)
+        assert "StandinNode" in pod.get("/object_info/StandinNode")
+        log = pod.startup_log
+        assert "moved-pack@1.0.0: archive changed since locked" in log
+        assert "nodes: 1 of 2 pack(s) in place" in log
+        assert pod.cli("stop").returncode == 0
+        pod.wait_exit()
+    finally:
+        pod.kill()

@@ -4,6 +4,13 @@ The node packs' counterpart of `pipeline.py`. Each pack's failure is recorded on
 outcome and never stops the others. The warm path comes first and needs neither the network nor
 pip: a pack whose on-disk record says it was installed for exactly this request, with the same
 requirements into the same interpreter, is "skipped" after one small file read.
+
+What is asked for: COMFYUI_NODES and IGNITION_MANIFEST's `nodes` (an entry in both is one
+entry), the packs their workflows name, and the manifest's `python` entries, installed in the
+packs' one requirements pass. With the manifest's lock (pin/request.py) its packs are taken at
+the locked version (registry archive checked against the locked sha256) or commit, and its
+Python packages installed exactly (`--require-hashes --no-deps`) in place of those packs'
+requirements; only env entries the lock does not name are resolved.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +32,7 @@ from ignition._http import (
     redact_url,
 )
 from ignition.errors import (
+    DuplicateEntryError,
     FetchError,
     IgnitionError,
     MissingSourceError,
@@ -33,6 +42,8 @@ from ignition.errors import (
     SpecError,
 )
 from ignition.fetch.pack import fetch_archive, fetch_commit
+from ignition.pin.lockfile import LockedPack, LockedPython
+from ignition.pin.request import gather_request
 from ignition.place.lock import FileLock
 from ignition.place.packs import (
     LOCK_NAME,
@@ -51,8 +62,12 @@ from ignition.place.packs import (
 from ignition.place.requirements import (
     PackRequirements,
     install_requirements,
+    pinned_versions,
+    python_marker_current,
+    record_baseline,
     requirements_fingerprint,
     run_install_script,
+    write_python_marker,
 )
 from ignition.progress import RunDisplay
 from ignition.records import NodeRef, ResolvedPack
@@ -61,12 +76,13 @@ from ignition.resolve.git import resolve_git
 from ignition.resolve.registry import pack_for_class, resolve_registry
 from ignition.resolve.workflow_source import load_workflow
 from ignition.settings import Settings
-from ignition.spec.nodes import parse_node_specs, repo_name
+from ignition.spec.nodes import parse_node_entry, parse_node_specs, repo_name
 from ignition.spec.workflow import split_sources
 from ignition.spec.workflow_packs import CORE_PACK, read_workflow_packs
 
 _RESOLVES_AT_ONCE = 8
 _PACKS_AT_ONCE = 4
+_LOCKED_PYTHON = "python packages of the lock"
 
 
 @dataclass
@@ -78,6 +94,24 @@ class _Pack:
     classes: tuple[str, ...] = ()  # node classes the registry mapped to it
     resolved: ResolvedPack | None = None
     staged: Path | None = None
+    locked: LockedPack | None = None  # taken from the lock: its requirements are in the lock
+
+
+@dataclass
+class _Python:
+    """The Python packages asked for beside the packs' requirements."""
+
+    entries: tuple[str, ...] = ()  # the manifest's `python` entries (unlocked)
+    locked: LockedPython | None = None  # the lock's exact set (a locked start)
+    outcomes: dict[str, PackOutcome] | None = None
+
+    def requested(self) -> list[str]:
+        if self.locked is not None:
+            return [package.requirement() for package in self.locked.packages]
+        return sorted(self.entries)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries) or bool(self.locked and self.locked.packages)
 
 
 async def provision_nodes(
@@ -103,18 +137,45 @@ async def provision_nodes(
     custom_nodes = custom_nodes_dir(settings.comfyui_base)
     # No tokens: the registry and its storage need none, and git packs go through git.
     async with HttpClient.from_settings(settings, retry=retry) as client:
-        packs, classes = await _wanted(client, settings, report)
-        if not packs and not classes:
+        # A manifest or lock that cannot be read is reported once, by the models' pipeline.
+        request = await gather_request(client, settings)
+        settings = request.settings
+        lock = request.lock
+        locked = lock.packs if lock is not None else ()
+        python = _Python(request.python, lock.python if lock is not None else None)
+        packs, classes = await _wanted(client, settings, report, locked)
+        _python_outcomes(python, report)
+        if not packs and not classes and not python:
             return report
+        if not dry_run:
+            await record_baseline(settings)
         async with contextlib.AsyncExitStack() as stack:
             if not dry_run:
                 await stack.enter_async_context(_nodes_lock(settings, custom_nodes, display))
             await _provision_locked(
-                client, settings, custom_nodes, packs, classes, report, display, dry_run=dry_run
+                client,
+                settings,
+                custom_nodes,
+                (packs, classes, python),
+                report,
+                display,
+                dry_run=dry_run,
             )
     for outcome in report.packs:
         _say(display, outcome)
     return report
+
+
+async def resolve_packs(
+    client: HttpClient, settings: Settings, report: ProvisionReport
+) -> list[tuple[ResolvedPack, PackOutcome]]:
+    """Every pack COMFYUI_NODES and the workflows name (and the classes map to), resolved to
+    a version or commit, whatever is installed: what `ignition lock` pins. Failures are on
+    their outcomes in `report.packs`."""
+    packs, classes = await _wanted(client, settings, report)
+    packs += await _guess_packs(client, settings, classes, packs, report)
+    await _resolve_all(client, settings, packs)
+    return [(pack.resolved, pack.outcome) for pack in packs if pack.resolved is not None]
 
 
 def _nodes_lock(settings: Settings, custom_nodes: Path, display: RunDisplay) -> FileLock:
@@ -131,27 +192,31 @@ async def _provision_locked(
     client: HttpClient,
     settings: Settings,
     custom_nodes: Path,
-    packs: list[_Pack],
-    classes: list[str],
+    wanted: tuple[list[_Pack], list[str], _Python],
     report: ProvisionReport,
     display: RunDisplay,
     *,
     dry_run: bool,
 ) -> None:
     """Steps 2-4 of `provision_nodes`, under the custom_nodes lock (unless a dry run)."""
+    packs, classes, python = wanted
     pending = _warm_check(settings, custom_nodes, packs, classes, report)
     if pending or classes:
         display.say(f"nodes: resolving {len(pending) + len(classes)} pack(s) and class(es)")
         pending += await _guess_packs(client, settings, classes, packs, report)
         await _resolve_all(client, settings, pending)
         pending = _plan(custom_nodes, pending, settings)
+    if python and python_marker_current(settings, python.requested()):
+        _python_status(python, "skipped")
+        python = _Python()
     if dry_run:
         for pack in pending:
             pack.outcome.status = "planned"
+        _python_status(python, "planned")
         return
-    if pending:
+    if pending or python:
         try:
-            await _install_all(client, settings, custom_nodes, pending, display)
+            await _install_all(client, settings, custom_nodes, pending, python, display)
         finally:  # empty now; Manager would list a leftover `*.disabled` folder as a pack
             with contextlib.suppress(OSError):
                 (custom_nodes / STAGING_NAME).rmdir()
@@ -161,13 +226,26 @@ async def _provision_locked(
 
 
 async def _wanted(
-    client: HttpClient, settings: Settings, report: ProvisionReport
+    client: HttpClient,
+    settings: Settings,
+    report: ProvisionReport,
+    locked: Sequence[LockedPack] = (),
 ) -> tuple[list[_Pack], list[str]]:
     parsed = parse_node_specs(settings.comfyui_nodes, github_endpoint=settings.github_endpoint)
     for error in parsed.errors:
-        report.packs.append(_failed(PackOutcome(name=error.entry, source="nodes"), error))
+        status = "duplicate" if isinstance(error, DuplicateEntryError) else "failed"
+        report.packs.append(_failed(PackOutcome(name=error.entry, source="nodes"), error, status))
     packs: dict[tuple[str, str], _Pack] = {}
+    for entry in locked:
+        try:
+            ref = locked_ref(entry, github_endpoint=settings.github_endpoint)
+        except SpecError as error:  # a hand-edited (or hostile) lock record: that pack alone
+            report.packs.append(_failed(PackOutcome(name=entry.name, source="lock"), error))
+            continue
+        packs[ref.key] = _Pack(ref, _outcome_for(ref, report), locked=entry)
     for ref in parsed.refs:
+        if ref.key in packs:  # the lock pins it: the env entry is the same pack
+            continue
         packs[ref.key] = _Pack(ref, _outcome_for(ref, report))
     classes: dict[str, None] = {}
     for source in split_sources(settings.comfyui_workflows):
@@ -183,6 +261,32 @@ async def _wanted(
                 packs[ref.key] = _Pack(ref, _outcome_for(ref, report))
         classes.update(dict.fromkeys(found.classes))
     return list(packs.values()), list(classes)
+
+
+def locked_ref(entry: LockedPack, *, github_endpoint: str) -> NodeRef:
+    """The exact request a lock record stands for: the registry version, or the git commit
+    (never the tag or branch it was locked from: one that moved since is not followed).
+    Checked by the entry parser, as a COMFYUI_NODES entry would be; SpecError if it fails."""
+    pin = entry.commit if entry.source == "git" else entry.version
+    if entry.source == "git" and not entry.ref.startswith(("https://", "http://")):
+        raise SpecError(f"lock record {entry.name!r}: {entry.ref!r} is not a clone URL")
+    ref = parse_node_entry(f"{entry.ref}@{pin}", github_endpoint=github_endpoint, origin="lock")
+    if ref.kind != entry.source or ref.version is None:
+        raise SpecError(f"lock record {entry.name!r} does not pin one {entry.source} version")
+    return replace(ref, text=entry.name)
+
+
+def _python_outcomes(python: _Python, report: ProvisionReport) -> None:
+    if not python:
+        return
+    names = [_LOCKED_PYTHON] if python.locked is not None else list(python.entries)
+    python.outcomes = {name: PackOutcome(name=name, source="python") for name in names}
+    report.packs.extend(python.outcomes.values())
+
+
+def _python_status(python: _Python, status: str) -> None:
+    for outcome in (python.outcomes or {}).values():
+        outcome.status = status
 
 
 def _outcome_for(ref: NodeRef, report: ProvisionReport) -> PackOutcome:
@@ -219,7 +323,11 @@ def _warm_check(
         if (
             record is not None
             and record.requested == pack.ref.requested
-            and _requirements_current(settings, custom_nodes / folder, record)
+            and _matches_lock(record, pack.locked)
+            and (
+                pack.locked is not None
+                or _requirements_current(settings, custom_nodes / folder, record)
+            )
         ):
             _skip(pack.outcome, custom_nodes / folder, record)
             continue
@@ -233,6 +341,10 @@ def _warm_check(
         if not any(o.path == outcome.path for o in report.packs):
             report.packs.append(outcome)
     return pending
+
+
+def _matches_lock(record: PackRecord, locked: LockedPack | None) -> bool:
+    return locked is None or locked.archive_sha256 in (None, record.archive_sha256)
 
 
 def _requirements_current(settings: Settings, pack_dir: Path, record: PackRecord) -> bool:
@@ -334,6 +446,9 @@ async def _resolve_all(client: HttpClient, settings: Settings, packs: list[_Pack
                 )
                 _failed(pack.outcome, ResolveError(message, hint="check the network; run again"))
                 return
+            if pack.locked is not None and pack.locked.archive_sha256 is not None:
+                # fetch_archive refuses other bytes: "changed since locked", both hashes.
+                pack.resolved = replace(pack.resolved, archive_sha256=pack.locked.archive_sha256)
             _describe(pack.outcome, pack.resolved)
             pack.outcome.status = "pending"
 
@@ -389,7 +504,7 @@ def _same_install(record: PackRecord, resolved: ResolvedPack) -> bool:
         resolved.source,
         resolved.version,
         resolved.commit,
-    )
+    ) and resolved.archive_sha256 in (None, record.archive_sha256)
 
 
 # --- 4. fetch, requirements, place ---------------------------------------------------------------
@@ -400,6 +515,7 @@ async def _install_all(
     settings: Settings,
     custom_nodes: Path,
     packs: list[_Pack],
+    python: _Python,
     display: RunDisplay,
 ) -> None:
     gate = asyncio.Semaphore(_PACKS_AT_ONCE)
@@ -422,13 +538,22 @@ async def _install_all(
 
     await asyncio.gather(*(stage(pack) for pack in packs))
     staged = [pack for pack in packs if pack.staged is not None]
-    if not staged:
+    if not staged and not python:
         return
     display.say(f"nodes: installing requirements of {len(staged)} pack(s) in one pass")
     for pack in staged:
         pack.outcome.status = "installing"
+    _python_status(python, "installing")
     workdir = custom_nodes / STAGING_NAME
-    failures = await _requirements(settings, staged, workdir)
+    failures = await _requirements(settings, staged, python, workdir)
+    for name, outcome in (python.outcomes or {}).items():
+        error = failures.get(name)
+        if error is not None:
+            _failed(outcome, error)
+        else:
+            outcome.status = "ok"
+    if python.outcomes and not any(name in failures for name in python.outcomes):
+        write_python_marker(settings, python.requested())
     for pack in staged:
         assert pack.staged is not None and pack.resolved is not None
         error = failures.get(pack.resolved.folder)
@@ -467,15 +592,66 @@ async def _stage(client: HttpClient, settings: Settings, custom_nodes: Path, pac
 
 
 async def _requirements(
-    settings: Settings, packs: Sequence[_Pack], workdir: Path
+    settings: Settings, packs: Sequence[_Pack], python: _Python, workdir: Path
 ) -> dict[str, RequirementsError]:
+    """Failures by pack folder (or python entry): the lock's exact set first (in place of the
+    locked packs' requirements), then everything else in one resolution."""
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="python.", dir=workdir))
+    try:
+        return await _requirements_in(settings, packs, python, scratch)
+    finally:
+        remove_tree(scratch)
+
+
+async def _requirements_in(
+    settings: Settings, packs: Sequence[_Pack], python: _Python, workdir: Path
+) -> dict[str, RequirementsError]:
+    failures: dict[str, RequirementsError] = {}
+    locked = [pack for pack in packs if pack.locked is not None]
+    if python.locked is not None and python.locked.packages:
+        exact = workdir / "locked-python.txt"
+        exact.write_text("".join(f"{line}\n" for line in python.requested()), "utf-8")
+        item = PackRequirements(_LOCKED_PYTHON, exact)
+        await _compare_torch(settings, python)
+        failures |= await _install(settings, [item], workdir, ("--require-hashes", "--no-deps"))
+        if _LOCKED_PYTHON in failures:  # the locked packs would run without their packages
+            for pack in locked:
+                assert pack.resolved is not None
+                failures[pack.resolved.folder] = failures[_LOCKED_PYTHON]
     wanted = [
         PackRequirements(pack.resolved.folder, pack.staged / "requirements.txt")
         for pack in packs
-        if pack.resolved is not None and pack.staged is not None
+        if pack.resolved is not None and pack.staged is not None and pack.locked is None
     ]
+    for index, entry in enumerate(python.entries if python.locked is None else ()):
+        path = workdir / f"python-{index}.txt"
+        path.write_text(entry + "\n", "utf-8")
+        wanted.append(PackRequirements(entry, path))
+    return failures | await _install(settings, wanted, workdir, ())
+
+
+async def _compare_torch(settings: Settings, python: _Python) -> None:
+    """Warn when this interpreter's torch is not the one the lock's packages were resolved
+    against (they are installed anyway: they are exact, and torch is never replaced)."""
+    assert python.locked is not None
     try:
-        return await install_requirements(settings, wanted, workdir)
+        installed = await pinned_versions(settings.comfyui_python)
+    except RequirementsError:
+        return  # the install that follows reports the interpreter
+    locked = python.locked.constraints
+    if locked and installed != locked:
+        say = ", ".join(f"{k}=={v}" for k, v in sorted(locked.items()))
+        now = ", ".join(f"{k}=={v}" for k, v in sorted(installed.items()))
+        for outcome in (python.outcomes or {}).values():
+            outcome.warnings.append(f"locked against {say}; this interpreter has {now}")
+
+
+async def _install(
+    settings: Settings, wanted: list[PackRequirements], workdir: Path, options: tuple[str, ...]
+) -> dict[str, RequirementsError]:
+    try:
+        return await install_requirements(settings, wanted, workdir, options=options)
     except (RequirementsError, OSError) as error:
         failure = error if isinstance(error, RequirementsError) else RequirementsError(str(error))
         return {item.pack: failure for item in wanted if item.requirements.is_file()}
@@ -531,7 +707,10 @@ def _failed(outcome: PackOutcome, error: IgnitionError, status: str = "failed") 
 def _say(display: RunDisplay, outcome: PackOutcome) -> None:
     at = outcome.version or (outcome.commit or "")[:12] or "?"
     guess = " (guessed)" if outcome.guess else ""
-    if outcome.in_place:
+    if outcome.in_place and outcome.source == "python":
+        warned = f" (warning: {'; '.join(outcome.warnings)})" if outcome.warnings else ""
+        display.say(f"nodes: {outcome.status:<7} python {outcome.name}{warned}")
+    elif outcome.in_place:
         display.say(f"nodes: {outcome.status:<7} {outcome.folder or outcome.name} @ {at}{guess}")
     else:
         display.say(f"nodes: {outcome.status.upper()}{guess}: {outcome.error}")

@@ -80,7 +80,9 @@ class PackOutcome:
     """One custom node pack (or one bad entry, or one class no pack is known for)."""
 
     name: str  # the entry or workflow metadata as written, or the node class for "missing"
-    source: str  # "registry" | "git" | "workflow" (a class nothing maps)
+    # "registry" | "git" | "workflow" (a class nothing maps) | "python" (a manifest's python
+    # entry, or a lock's packages) | "nodes" / "lock" (an entry or lock record that is unusable)
+    source: str
     folder: str | None = None  # under custom_nodes
     pack_id: str | None = None
     version: str | None = None

@@ -25,13 +25,16 @@ DEFAULT_MANIFEST = "ignition.yaml"
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "lock",
-        help="pin a manifest's models to exact bytes in ignition.lock",
+        help="pin a manifest's models, node packs and Python packages in ignition.lock",
         description=(
-            "Resolve every model MANIFEST names (default: IGNITION_MANIFEST, else ./ignition.yaml) "
-            "and write ignition.lock beside it: per file its source, folder, filename, size and "
-            "sha256, taken from the sources' APIs (a file no API states a hash for is fetched "
-            "once and hashed). A pod started with the manifest and this lock provisions exactly "
-            "these bytes. Only the manifest is locked, never CIVITAI_MODELS & co."
+            "Resolve everything MANIFEST names (default: IGNITION_MANIFEST, else ./ignition.yaml) "
+            "and write ignition.lock beside it: per model file its source, folder, filename, "
+            "size and sha256, taken from the sources' APIs (a file no API states a hash for is "
+            "fetched once and hashed); per node pack its version and archive sha256 or its git "
+            "commit; the Python packages the packs and `python` entries need, exact versions "
+            "with hashes, as uv resolves them beside COMFYUI_PYTHON's torch. A pod started with "
+            "the manifest and this lock provisions exactly these. Only the manifest is locked, "
+            "never CIVITAI_MODELS & co."
         ),
         epilog="example: ignition lock ignition.yaml && ignition lock --check ignition.yaml",
     )
@@ -48,7 +51,8 @@ def register(subparsers: Any) -> None:
     mode.add_argument(
         "--from-running",
         action="store_true",
-        help="write MANIFEST and its lock from the models on this pod now",
+        help="write MANIFEST and its lock from the models, node packs and added Python "
+        "packages on this pod now",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the result, write nothing")
     parser.add_argument("--json", action="store_true", help="machine-readable result")
@@ -92,16 +96,23 @@ def _lock(settings: Settings, manifest_source: str, output: str, args: argparse.
     written = text is not None and not args.dry_run and _write(Path(output), text)
     if args.json:
         document = {"ok": text is not None, "lock": output, "written": written}
-        print(json.dumps({**document, "models": result.report.to_json()["models"]}, indent=2))
+        reported = result.report.to_json()
+        document |= {"models": reported["models"], "packs": reported["packs"]}
+        print(json.dumps(document, indent=2))
     else:
         _print_models(result.report)
+        _print_packs(result.report)
         if lock is None:
             print(f"not locked: fix the entries above; {output} is unchanged")
-        elif args.dry_run:
-            print(f"would write {output} ({len(lock.models)} files; --dry-run)")
+            return EXIT_FAILED
+        counts = (
+            f"{len(lock.models)} files, {len(lock.packs)} packs, "
+            f"{len(lock.python.packages)} Python packages"
+        )
+        if args.dry_run:
+            print(f"would write {output} ({counts}; --dry-run)")
         else:
-            state = "written" if written else "unchanged"
-            print(f"{output} {state} ({len(lock.models)} files)")
+            print(f"{output} {'written' if written else 'unchanged'} ({counts})")
     return EXIT_OK if text is not None else EXIT_FAILED
 
 
@@ -144,16 +155,28 @@ def _from_running(settings: Settings, manifest: str, output: str, args: argparse
             "lock": output,
             "written": written,
             "models": [model.relative for model in taken.lock.models],
+            "packs": [pack.name for pack in taken.lock.packs],
+            "python": [p.requirement().split()[0] for p in taken.lock.python.packages],
             "unlocked": taken.unlocked,
         }
         print(json.dumps(document, indent=2))
         return EXIT_OK
     for model in taken.lock.models:
         print(f"locked    {model.relative}  {format_bytes(model.size)}  {model.sha256[:12]}")
+    for pack in taken.lock.packs:
+        print(
+            f"locked    {pack.folder}  {pack.version or ''}  {pack.commit or pack.archive_sha256}"
+        )
+    for package in taken.lock.python.packages:
+        print(f"locked    python {package.name}=={package.version}")
     for line in taken.unlocked:
         print(f"warning: {line}", file=sys.stderr)
     verb = "wrote" if written else "would write"
-    print(f"{verb} {manifest} and {output} ({len(taken.lock.models)} files)")
+    counts = (
+        f"{len(taken.lock.models)} files, {len(taken.lock.packs)} packs, "
+        f"{len(taken.lock.python.packages)} Python packages"
+    )
+    print(f"{verb} {manifest} and {output} ({counts})")
     return EXIT_OK
 
 
@@ -167,6 +190,14 @@ def _write(path: Path, text: str) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)
     return True
+
+
+def _print_packs(report: ProvisionReport) -> None:
+    for pack in report.packs:
+        at = pack.version or (pack.commit or "")[:12]
+        pin = (pack.archive_sha256 or pack.commit or "")[:12]
+        detail = pack.error or "; ".join(pack.warnings)
+        print(f"{pack.status}  {pack.folder or pack.name}  {at}  {pin}  {detail}".rstrip())
 
 
 def _print_models(report: ProvisionReport) -> None:

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from ignition._http import HttpClient, raise_for_status, redact_url
-from ignition.errors import ChecksumMismatchError, FetchError, PackNotFoundError
+from ignition.errors import ChangedSinceLockedError, FetchError, PackNotFoundError
 from ignition.records import ResolvedPack
 from ignition.resolve.gitcli import GitFailed, run_git
 from ignition.settings import Settings
@@ -42,11 +42,11 @@ async def fetch_archive(client: HttpClient, pack: ResolvedPack, target: Path) ->
                 out.write(chunk)
     sha256 = digest.hexdigest()
     if pack.archive_sha256 is not None and sha256 != pack.archive_sha256:
-        raise ChecksumMismatchError(
-            f"{pack.folder}@{pack.version}: the archive hashes to {sha256}, the lock says "
-            f"{pack.archive_sha256}",
+        raise ChangedSinceLockedError(
+            f"{pack.folder}@{pack.version}: archive changed since locked: it hashes to "
+            f"{sha256}, the lock says {pack.archive_sha256}",
             hint="the registry serves other bytes for this version than when it was locked; "
-            "check the pack, then update the lock",
+            "check the pack, then run `ignition lock` again",
         )
     return sha256
 

@@ -30,6 +30,7 @@ from ignition.fetch import fetch_file
 from ignition.fetch.progress import NoProgress
 from ignition.fetch.verify import check_fetched
 from ignition.pin.lockfile import LockedModel, Lockfile, inputs_of
+from ignition.pin.nodes import lock_nodes
 from ignition.pin.request import manifest_only
 from ignition.pipeline import open_client, resolve_requested
 from ignition.records import FetchRequest, HuggingFaceRef, ResolvedFile
@@ -55,7 +56,8 @@ class LockResult:
 async def build_lock(
     settings: Settings, manifest: PodManifest, *, retry: RetryPolicy | None = None
 ) -> LockResult:
-    """Resolve every model `manifest` names and pin its exact size and sha256.
+    """Resolve every model `manifest` names and pin its exact size and sha256; then its node
+    packs and Python packages (pin/nodes.py).
 
     Only the manifest counts: env lists are not part of a lock. Any entry that fails (bad
     entry, unreachable source, a workflow model with no known source) fails the lock: a lock
@@ -91,9 +93,11 @@ async def build_lock(
             outcome.error = (
                 f"{outcome.folder}/{outcome.filename}: no source known, so it cannot be locked"
             )
-    if not all(o.status in {"locked", "duplicate"} for o in report.outcomes):
+    nodes = await lock_nodes(wanted, manifest.python, report)
+    if not nodes.complete or not all(o.status in {"locked", "duplicate"} for o in report.outcomes):
         return LockResult(None, report)
-    return LockResult(Lockfile(inputs_of(manifest, workflow_sha256), tuple(models)), report)
+    inputs = inputs_of(manifest, workflow_sha256)
+    return LockResult(Lockfile(inputs, tuple(models), nodes.packs, nodes.python), report)
 
 
 def _one_per_target(pinned: list[tuple[LockedModel, ModelOutcome]]) -> list[LockedModel]:

@@ -8,10 +8,19 @@ the same bytes and a lock diffs cleanly in review:
     {"version": 1,
      "manifest": {"civitai": [...], "huggingface": [...], "nodes": [...], "python": [...],
                   "workflows": {"<entry>": "<sha256 of its text>"}},
-     "models": [{"name", "source", "url", "folder", "filename", "size", "sha256"}, ...]}
+     "models": [{"name", "source", "url", "folder", "filename", "size", "sha256"}, ...],
+     "packs": [{"name", "source", "ref", "folder", "version", "commit", "url",
+                "archive_sha256"}, ...],
+     "python": {"constraints": {"torch": "2.5.0", ...},
+                "packages": [{"name", "version", "hashes": ["sha256:…"]}, ...]}}
 
 `manifest` is what the lock was made from (entries sorted), so `ignition lock --check` can tell
-offline whether the manifest still says the same; `models` is what a locked start provisions.
+offline whether the manifest still says the same; `models`, `packs` and `python` are what a
+locked start provisions. A registry pack is pinned by version and the sha256 of its archive, a
+git pack by its commit. `python` is every package the manifest's `python` entries and the packs'
+requirements resolve to beside the installed torch (`constraints`: what they were resolved
+against, never installed from the lock), each with the hashes `uv pip compile --generate-hashes`
+gave. A lock written before packs were locked has neither key and reads as having none.
 URLs are the sources' own download endpoints, redacted: no token, no signature, ever.
 """
 
@@ -30,6 +39,10 @@ LOCK_VERSION = 1
 LOCK_NAME = "ignition.lock"
 _LIST_KEYS = ("civitai", "huggingface", "nodes", "python")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,48 @@ class LockedModel:
     @property
     def relative(self) -> str:
         return f"{self.folder}/{self.filename}"
+
+
+@dataclass(frozen=True)
+class LockedPack:
+    """One node pack: a registry version with its archive's sha256, or a git commit."""
+
+    name: str  # the entry as written (or the workflow metadata it came from)
+    source: str  # "registry" | "git"
+    ref: str  # NodeRef.name: the registry id or the clone URL
+    folder: str  # under custom_nodes
+    version: str | None  # registry version (for git: the tag or branch asked for, if any)
+    commit: str | None  # git commit, 40 hex
+    url: str  # the archive's download URL or the clone URL, redacted
+    archive_sha256: str | None  # registry packs only
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One Python package as uv resolved it: exact version and the hashes it may have."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    def requirement(self) -> str:
+        """The line of a `--require-hashes` requirements file."""
+        return " ".join([f"{self.name}=={self.version}", *(f"--hash={h}" for h in self.hashes)])
+
+
+@dataclass(frozen=True)
+class LockedPython:
+    constraints: dict[str, str] = field(default_factory=dict)  # torch & co as resolved against
+    packages: tuple[LockedPackage, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        packages = sorted(self.packages, key=lambda p: p.name.lower())
+        return {
+            "constraints": dict(sorted(self.constraints.items())),
+            "packages": [
+                {"name": p.name, "version": p.version, "hashes": sorted(p.hashes)} for p in packages
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -76,14 +131,19 @@ def inputs_of(manifest: PodManifest, workflow_sha256: dict[str, str]) -> LockInp
 class Lockfile:
     inputs: LockInputs
     models: tuple[LockedModel, ...]
+    packs: tuple[LockedPack, ...] = ()
+    python: LockedPython = field(default_factory=LockedPython)
 
     def dumps(self) -> str:
         """The lock's bytes: the same lock always serialises to the same text."""
         models = sorted(self.models, key=lambda m: (m.folder, m.filename, m.url))
+        packs = sorted(self.packs, key=lambda p: (p.folder, p.ref))
         document = {
             "version": LOCK_VERSION,
             "manifest": self.inputs.to_json(),
             "models": [asdict(model) for model in models],
+            "packs": [asdict(pack) for pack in packs],
+            "python": self.python.to_json(),
         }
         return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -125,9 +185,11 @@ def parse_lock(text: str, *, origin: str) -> Lockfile:
     try:
         inputs = _inputs(document["manifest"])
         models = tuple(_model(entry) for entry in document["models"])
-    except (KeyError, TypeError, ValueError) as error:
+        packs = tuple(_pack(entry) for entry in document.get("packs", []))
+        python = _python(document.get("python", {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise LockfileError(f"{origin}: malformed lock ({error!r})") from None
-    return Lockfile(inputs, models)
+    return Lockfile(inputs, models, packs, python)
 
 
 def _inputs(value: Any) -> LockInputs:
@@ -149,6 +211,43 @@ def _model(value: Any) -> LockedModel:
         size=size,
         sha256=_sha256(value["sha256"]),
     )
+
+
+def _pack(value: Any) -> LockedPack:
+    source = str(value["source"])
+    if source not in {"registry", "git"}:
+        raise ValueError(f"pack source {source!r}")
+    commit, archive = value.get("commit"), value.get("archive_sha256")
+    if commit is not None and not _COMMIT.match(str(commit)):
+        raise ValueError(f"commit {commit!r}")
+    if (source == "git" and commit is None) or (source == "registry" and archive is None):
+        raise ValueError(f"{source} pack {value.get('name')!r} without its pin")
+    version = value.get("version")
+    return LockedPack(
+        name=str(value["name"]),
+        source=source,
+        ref=str(value["ref"]),
+        folder=str(value["folder"]),
+        version=None if version is None else str(version),
+        commit=None if commit is None else str(commit),
+        url=str(value["url"]),
+        archive_sha256=None if archive is None else _sha256(archive),
+    )
+
+
+def _python(value: Any) -> LockedPython:
+    constraints = {str(k): str(v) for k, v in dict(value.get("constraints", {})).items()}
+    packages = []
+    for entry in value.get("packages", []):
+        name, version = str(entry["name"]), str(entry["version"])
+        hashes = tuple(str(h) for h in entry["hashes"])
+        # Written into a requirements file: nothing but a name, a version and sha256 hashes.
+        if not _PACKAGE.match(name) or not _VERSION.match(version):
+            raise ValueError(f"package {name!r} {version!r}")
+        if not hashes or not all(_HASH.match(h) for h in hashes):
+            raise ValueError(f"hashes of {name!r}")
+        packages.append(LockedPackage(name, version, hashes))
+    return LockedPython(constraints, tuple(packages))
 
 
 def _sha256(value: Any) -> str:

@@ -1,10 +1,11 @@
 """What a run is asked to provision: the env lists, IGNITION_MANIFEST's lists, and its lock.
 
 Without a manifest the env lists are all there is. With one, its lists are added to the env
-lists (manifest first: an entry in both is one entry, the second a harmless duplicate). With a
-lock (IGNITION_LOCK, else `ignition.lock` beside the manifest) the manifest's part is not resolved
-at all: the locked files are provisioned exactly, and only env-list entries the manifest does not
-name are resolved, each with a warning that it is not pinned.
+lists (manifest first: an entry in both is one entry, the second a harmless duplicate); its
+`python` entries go to the node pipeline's one requirements pass. With a lock (IGNITION_LOCK,
+else `ignition.lock` beside the manifest) the manifest's part is not resolved at all: the locked
+files, packs and Python packages are provisioned exactly, and only env-list entries the manifest
+does not name are resolved, each with a warning that it is not pinned.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Request:
     # The manifest or lock could not be used: reported as a failed entry, env lists still run.
     problem: IgnitionError | None = None
     notes: list[str] = field(default_factory=list)  # said once at the start of the run
+    # The manifest's `python` entries (unlocked; with a lock its `python` section stands in).
+    python: tuple[str, ...] = ()
 
 
 async def gather_request(client: HttpClient, settings: Settings) -> Request:
@@ -47,17 +50,18 @@ async def gather_request(client: HttpClient, settings: Settings) -> Request:
         return Request(settings, problem=error)
     if lock is None:
         assert manifest is not None
-        request = Request(merged_settings(settings, manifest))
-        request.notes += _not_provisioned(manifest)
-        return request
+        return Request(merged_settings(settings, manifest), python=manifest.python)
     request = Request(
-        merged_settings(settings, manifest, with_workflows=False),
+        merged_settings(settings, manifest, locked=True),
         lock=lock,
         lock_origin=lock_origin,
         pinned_keys=model_keys(manifest) if manifest is not None else frozenset(),
     )
     shown = redact_url(lock_origin) if is_url(lock_origin) else lock_origin
-    request.notes.append(f"models pinned by {shown}: {len(lock.models)} files, verified exactly")
+    request.notes.append(
+        f"pinned by {shown}: {len(lock.models)} model files, {len(lock.packs)} node packs, "
+        f"{len(lock.python.packages)} Python packages, verified exactly"
+    )
     if manifest is not None:
         # Workflow texts are not read on a locked start: compare the lists only.
         stale = differences(lock.inputs, inputs_of(manifest, lock.inputs.workflows))
@@ -66,17 +70,7 @@ async def gather_request(client: HttpClient, settings: Settings) -> Request:
                 f"warning: {shown} was made from another manifest ({'; '.join(stale)}); "
                 "provisioning the locked set: run `ignition lock` to update it"
             )
-        request.notes += _not_provisioned(manifest)
     return request
-
-
-def _not_provisioned(manifest: PodManifest) -> list[str]:
-    """Lists this build reads and validates but does not provision yet (custom nodes: #17)."""
-    return [
-        f"warning: {manifest.origin}: {key} listed but not provisioned by this Ignition"
-        for key in ("nodes", "python")
-        if getattr(manifest, key)
-    ]
 
 
 async def load_lock(client: HttpClient, origin: str, *, required: bool) -> Lockfile | None:
@@ -91,21 +85,25 @@ async def load_lock(client: HttpClient, origin: str, *, required: bool) -> Lockf
 
 
 def merged_settings(
-    settings: Settings, manifest: PodManifest | None, *, with_workflows: bool = True
+    settings: Settings, manifest: PodManifest | None, *, locked: bool = False
 ) -> Settings:
-    """`settings` with the manifest's model lists (and workflows) put before the env lists'."""
+    """`settings` with the manifest's model and node lists and workflows put before the env
+    lists'; `locked`: without its nodes and workflows (their packs and models are in the lock)."""
     if manifest is None:
         return settings
     env_workflows = split_sources(settings.comfyui_workflows)
-    if with_workflows:
+    if not locked:
         workflows = [*manifest.workflow_sources(), *env_workflows]
-    else:  # locked: the manifest's workflows' models are in the lock
-        locked = set(manifest.workflow_sources())
-        workflows = [source for source in env_workflows if source not in locked]
+        nodes = [*manifest.nodes, settings.comfyui_nodes]
+    else:
+        in_manifest = set(manifest.workflow_sources())
+        workflows = [source for source in env_workflows if source not in in_manifest]
+        nodes = [settings.comfyui_nodes]  # the lock's packs win over an env entry for one
     return settings.model_copy(
         update={
             "civitai_models": "\n".join([*manifest.civitai, settings.civitai_models]),
             "huggingface_models": "\n".join([*manifest.huggingface, settings.huggingface_models]),
+            "comfyui_nodes": "\n".join(nodes).strip("\n"),
             "comfyui_workflows": "\n".join(workflows),
         }
     )
@@ -117,6 +115,7 @@ def manifest_only(settings: Settings, manifest: PodManifest) -> Settings:
         update={
             "civitai_models": "",
             "huggingface_models": "",
+            "comfyui_nodes": "",
             "comfyui_workflows": "",
             "ignition_manifest": "",
             "ignition_lock": "",

@@ -1,4 +1,5 @@
-"""`ignition lock --from-running`: the manifest and lock of the models on this pod now.
+"""`ignition lock --from-running`: the manifest and lock of the models on this pod now (node
+packs and Python packages: pin/running_nodes.py).
 
 Ignition records every file it verifies (place/manifest.py) with its sha256 and the download
 endpoint it came from; each such file becomes a manifest entry that names exactly that file
@@ -20,6 +21,7 @@ import yaml
 from ignition._http import NETWORK_ERRORS, HttpClient, HttpError, describe_network_error
 from ignition.errors import SpecError
 from ignition.pin.lockfile import LockedModel, Lockfile, inputs_of
+from ignition.pin.running_nodes import snapshot_nodes
 from ignition.place.install import sha256_file
 from ignition.place.manifest import Manifest, ManifestRecord, manifest_dir
 from ignition.place.store import models_root
@@ -45,6 +47,10 @@ class Snapshot:
         if self.manifest.huggingface:
             models["huggingface"] = list(self.manifest.huggingface)
         document: dict[str, object] = {"version": MANIFEST_VERSION, "models": models}
+        if self.manifest.nodes:
+            document["nodes"] = list(self.manifest.nodes)
+        if self.manifest.python:
+            document["python"] = list(self.manifest.python)
         body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1000)
         return "# What this pod had: written by `ignition lock --from-running`.\n" + body
 
@@ -68,8 +74,16 @@ async def snapshot(client: HttpClient, settings: Settings, *, origin: str) -> Sn
                 continue
             (civitai if model.source == "civitai" else huggingface).append(entry)
             models.append(model)
-    manifest = PodManifest(origin=origin, civitai=tuple(civitai), huggingface=tuple(huggingface))
-    return Snapshot(manifest, Lockfile(inputs_of(manifest, {}), tuple(models)), unlocked)
+    nodes = await snapshot_nodes(settings)
+    manifest = PodManifest(
+        origin=origin,
+        civitai=tuple(civitai),
+        huggingface=tuple(huggingface),
+        nodes=nodes.nodes,
+        python=nodes.python,
+    )
+    lock = Lockfile(inputs_of(manifest, {}), tuple(models), nodes.packs, nodes.locked_python)
+    return Snapshot(manifest, lock, unlocked + nodes.unlocked)
 
 
 def _files_under(root: Path) -> list[str]:
