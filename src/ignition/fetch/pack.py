@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ignition._http import HttpClient, raise_for_status, redact_url
 from ignition.errors import ChangedSinceLockedError, FetchError, PackNotFoundError
+from ignition.gitcli import GitFailed, run_git
 from ignition.records import ResolvedPack
-from ignition.resolve.gitcli import GitFailed, run_git
 from ignition.settings import Settings
 
 # No node pack is this big; a server streaming forever is cut off here.

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ignition.errors import RequirementsError
+from ignition.gitcli import GitFailed, run_git
 from ignition.pin.lockfile import LockedPack, LockedPython
 from ignition.pin.nodes import lock_nodes
 from ignition.place.packs import TRACKING_NAME, custom_nodes_dir, read_record
 from ignition.place.requirements import PINNED, installed_packages, read_baseline
 from ignition.report import ProvisionReport
-from ignition.resolve.gitcli import GitFailed, run_git
 from ignition.settings import Settings
 
 # git in a folder someone else made: no hooks, no fsmonitor, no optional locks.

@@ -8,11 +8,12 @@ included) fetch by full sha only.
 
 from __future__ import annotations
 
+from ignition._http import redact_url
 from ignition.errors import PackNotFoundError, ResolveError
+from ignition.gitcli import GitFailed, run_git
+from ignition.node_names import COMMIT, clone_folder
 from ignition.records import NodeRef, ResolvedPack
-from ignition.resolve.gitcli import GitFailed, run_git
 from ignition.settings import Settings
-from ignition.spec.nodes import COMMIT, repo_name
 
 _FULL_SHA = 40
 
@@ -33,7 +34,12 @@ async def resolve_git(
     clone_url = url or ref.name
     wanted = commit_or_ref if url is not None else ref.version
     commit = await _commit_for(settings, ref, clone_url, wanted)
-    folder = cnr_id or repo_name(clone_url)
+    folder = cnr_id or clone_folder(clone_url)
+    if folder is None:  # a registry's `repository` is the publisher's text
+        raise ResolveError(
+            f"{ref.text}: {redact_url(clone_url)} is not a git repository URL",
+            hint="name the pack by its git URL or owner/repo instead",
+        )
     return ResolvedPack(
         ref=ref,
         source="git",

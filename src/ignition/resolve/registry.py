@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 from ignition._http import HttpClient, HttpError
 from ignition.errors import PackNotFoundError, PackVersionRefusedError, ResolveError
+from ignition.node_names import REGISTRY_ID, SEMVER
 from ignition.records import NodeRef, ResolvedPack
 from ignition.resolve.git import resolve_git
 from ignition.settings import Settings
-from ignition.spec.nodes import REGISTRY_ID, SEMVER
 
 ACTIVE = "NodeVersionStatusActive"
 _CLOSE_NAMES = 5

@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from ignition.errors import DuplicateEntryError, SpecError
+from ignition.node_names import COMMIT, REGISTRY_ID, REPO_PART, SEMVER, clone_folder
 from ignition.records import NodeRef
 from ignition.spec.entries import split_entries
 
-# Registry ids as the frontend validates `cnr_id` (PROTOCOLS.md, Custom nodes §3).
-REGISTRY_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 # A git ref: never starting with `-` (an option to git) and without `..` or control characters.
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/+-]{1,200}$")
-_REPO_PART = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,100}$")
 _GITHUB_SHORT = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?(?:@(.+))?$")
 
 NODES_ORIGIN = "COMFYUI_NODES"
@@ -72,7 +67,7 @@ def parse_node_entry(entry: str, *, github_endpoint: str, origin: str = NODES_OR
     short = _GITHUB_SHORT.match(entry)
     if short is not None:
         owner, repo, ref = short.groups()
-        if not (_REPO_PART.match(owner) and _REPO_PART.match(repo)):
+        if not (REPO_PART.match(owner) and REPO_PART.match(repo)):
             raise SpecError(f"{entry!r} is not a GitHub owner/repo", hint=_FORMS)
         url = f"{github_endpoint.rstrip('/')}/{owner}/{repo}"
         return NodeRef(entry, "git", url, _git_ref(entry, ref), origin=origin)
@@ -101,9 +96,8 @@ def registry_version(entry: str, version: str) -> str | None:
 
 def repo_name(url: str) -> str:
     """The folder a clone of `url` gets (its last path part, without `.git`), checked safe."""
-    parts = urlsplit(url)
-    name = parts.path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-    if not parts.hostname or not _REPO_PART.match(name) or parts.query or parts.fragment:
+    name = clone_folder(url)
+    if name is None:
         raise SpecError(f"{url!r} is not a git repository URL", hint=_FORMS)
     return name
 

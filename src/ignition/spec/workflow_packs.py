@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ignition.errors import SpecError
+from ignition.node_names import REGISTRY_ID
 from ignition.records import NodeRef
-from ignition.spec.nodes import REGISTRY_ID, parse_node_entry, registry_version
+from ignition.spec.nodes import parse_node_entry, registry_version
 from ignition.spec.workflow import parse_workflow, ui_nodes
 
 CORE_PACK = "comfy-core"
