@@ -17,6 +17,7 @@ from ignition._http import HttpClient
 from ignition.fetch import Tuning
 from ignition.records import FetchRequest
 from ignition.settings import SETTINGS_ENV_NAMES
+from pod_harness import Pod
 from support import FAST_RETRY
 
 # Whatever the developer's shell sets for Ignition must not reach the settings a test builds.
@@ -106,3 +107,12 @@ def registry() -> Iterator[FakeRegistry]:
     yield fake
     fake.server.stop()
     storage.server.stop()
+
+
+@pytest.fixture
+def pods() -> Iterator[list[Pod]]:
+    """Pods a test starts (append them); each is killed when the test ends, pass or fail."""
+    started: list[Pod] = []
+    yield started
+    for pod in started:
+        pod.kill()

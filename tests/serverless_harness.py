@@ -172,3 +172,10 @@ class Recorder:
     async def _get(self, request: web.Request) -> web.Response:
         data = self.files.get(request.path)
         return web.Response(body=data) if data is not None else web.Response(status=404)
+
+
+def completed(answer: dict[str, Any]) -> dict[str, Any]:
+    """A job's output, after checking that it completed (the answer is shown when not)."""
+    assert answer["status"] == "COMPLETED", answer
+    output: dict[str, Any] = answer["output"]
+    return output

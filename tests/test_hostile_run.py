@@ -54,14 +54,6 @@ def deep_tree(top: Path, depth: int = DEPTH) -> None:
         os.close(fd)
 
 
-@pytest.fixture
-def pods() -> Iterator[list[Pod]]:
-    started: list[Pod] = []
-    yield started
-    for pod in started:
-        pod.kill()
-
-
 # --- item 2: a deep tree must not stop the nuke ----------------------------------------------
 
 

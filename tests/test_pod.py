@@ -7,24 +7,14 @@ import json
 import signal
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from fakes.content import model_bytes
 from fakes.services import Fakes
 from pod_harness import Pod, make_pod
 from support import wait_for
-
-
-@pytest.fixture
-def pods(tmp_path: Path) -> Iterator[list[Pod]]:
-    started: list[Pod] = []
-    yield started
-    for pod in started:
-        pod.kill()
 
 
 def _start(pods: list[Pod], root: Path, **env: str) -> Pod:

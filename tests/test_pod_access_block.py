@@ -65,14 +65,6 @@ def hub() -> Iterator[HeldHub]:
     held.close()
 
 
-@pytest.fixture
-def pods() -> Iterator[list[Pod]]:
-    started: list[Pod] = []
-    yield started
-    for pod in started:
-        pod.kill()
-
-
 def test_the_block_is_repeated_when_downloads_outlast_the_services(
     pods: list[Pod], tmp_path: Path, hub: HeldHub
 ) -> None:

@@ -4,23 +4,12 @@ with ignition.lock beside it, exactly the locked files."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from fakes.content import model_bytes
 from fakes.services import Fakes
 from pod_harness import Pod, make_pod
 from test_download_cli import ignition
-
-
-@pytest.fixture
-def pods() -> Iterator[list[Pod]]:
-    started: list[Pod] = []
-    yield started
-    for pod in started:
-        pod.kill()
 
 
 def test_a_pod_started_with_a_locked_manifest_gets_exactly_the_locked_files(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pod_harness import REPO
-from serverless_harness import Recorder, Worker, make_worker, png_data_uri, text_to_image
+from serverless_harness import Recorder, Worker, completed, make_worker, png_data_uri, text_to_image
 from standins.comfyui_exec.nodes import png
 from support import wait_for
 
@@ -39,19 +39,13 @@ def worker(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iter
     started.stop()
 
 
-def _completed(answer: dict[str, Any]) -> dict[str, Any]:
-    assert answer["status"] == "COMPLETED", answer
-    output: dict[str, Any] = answer["output"]
-    return output
-
-
 def _job_files(worker: Worker) -> list[Path]:
     base = worker.comfyui_base
     return [p for kind in ("output", "temp") for p in (base / kind).rglob("*") if p.is_file()]
 
 
 def test_text_to_image_returns_the_image_as_base64(worker: Worker) -> None:
-    output = _completed(worker.runsync({"workflow": text_to_image()}))
+    output = completed(worker.runsync({"workflow": text_to_image()}))
 
     [image] = output["images"]
     assert image["filename"] == "ComfyUI_00001_.png" and image["type"] == "base64"
@@ -74,10 +68,10 @@ def test_an_identical_job_sent_again_still_returns_its_image(
     worker: Worker, recorder: Recorder
 ) -> None:
     workflow = text_to_image("the same prompt twice")
-    first = _completed(worker.runsync({"workflow": workflow}))
+    first = completed(worker.runsync({"workflow": workflow}))
     recorder.posted.clear()
 
-    second = _completed(worker.runsync({"workflow": workflow}))
+    second = completed(worker.runsync({"workflow": workflow}))
 
     assert second["images"] == first["images"]
     assert len(second["images"]) == 1
@@ -113,7 +107,7 @@ def test_every_other_output_comes_back_with_its_media_type(worker: Worker) -> No
     workflow["23"] = {"class_type": "StandinShowText", "inputs": {"text": "a caption"}}
     workflow["24"] = {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}}
 
-    output = _completed(worker.runsync({"workflow": workflow}))
+    output = completed(worker.runsync({"workflow": workflow}))
 
     assert [image["filename"] for image in output["images"]] == ["ComfyUI_00001_.png"]
     files = {entry["node"]: entry for entry in output["files"]}
@@ -157,7 +151,7 @@ def test_the_request_body_of_worker_comfyuis_readme(worker: Worker) -> None:
         }
     }
 
-    output = _completed(worker.post("/runsync", body))
+    output = completed(worker.post("/runsync", body))
 
     [saved] = output["images"]
     assert base64.b64decode(saved["data"]) == image
@@ -171,14 +165,14 @@ def test_a_job_sent_to_run_is_run_by_status(worker: Worker) -> None:
     done = worker.post(f"/status/{queued['id']}", {})
 
     assert done["id"] == queued["id"]
-    assert _completed(done)["images"][0]["filename"] == "ComfyUI_00001_.png"
+    assert completed(done)["images"][0]["filename"] == "ComfyUI_00001_.png"
 
 
 def test_progress_is_posted_for_every_node_and_sampler_step(
     worker: Worker, recorder: Recorder
 ) -> None:
     recorder.posted.clear()
-    _completed(worker.runsync({"workflow": text_to_image("progress", steps=4)}))
+    completed(worker.runsync({"workflow": text_to_image("progress", steps=4)}))
 
     wait_for(lambda: any(u.get("value") == 4 for u in _progress(recorder)), 10, "step 4")
     updates = _progress(recorder)
@@ -275,7 +269,7 @@ def _ui_workflow() -> dict[str, Any]:
 
 
 def test_a_ui_format_workflow_is_converted(worker: Worker) -> None:
-    output = _completed(worker.runsync({"workflow": _ui_workflow()}))
+    output = completed(worker.runsync({"workflow": _ui_workflow()}))
 
     assert output["images"][0]["filename"] == "ComfyUI_00001_.png"
 
@@ -295,7 +289,7 @@ def test_the_hub_tests_pass_on_the_worker(worker: Worker) -> None:
     hub_tests = json.loads((REPO / ".runpod" / "tests.json").read_text(encoding="utf-8"))
 
     for case in hub_tests["tests"]:
-        output = _completed(worker.runsync(case["input"]))
+        output = completed(worker.runsync(case["input"]))
         assert output["images"], case["name"]
 
 

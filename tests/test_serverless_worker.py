@@ -24,7 +24,7 @@ from fakes.registry import FakeRegistry, node_pack_files
 from fakes.services import Fakes
 from fakes.storage import FakeStorage
 from ignition.serverless.model_cache import ModelCache
-from serverless_harness import Recorder, Worker, make_worker, text_to_image
+from serverless_harness import Recorder, Worker, completed, make_worker, text_to_image
 from standins.comfyui_exec.nodes import png
 from support import free_port
 
@@ -88,12 +88,6 @@ def worker(tmp_path_factory: pytest.TempPathFactory, services: Services) -> Iter
     started.stop()
 
 
-def _completed(answer: dict[str, Any]) -> dict[str, Any]:
-    assert answer["status"] == "COMPLETED", answer
-    output: dict[str, Any] = answer["output"]
-    return output
-
-
 def _fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - moto on loopback
         data: bytes = response.read()
@@ -104,7 +98,7 @@ def test_outputs_go_to_s3_as_presigned_links(worker: Worker, services: Services)
     workflow = text_to_image("to the bucket")
     workflow["20"] = {"class_type": "StandinSaveAudio", "inputs": {"filename_prefix": "a"}}
 
-    output = _completed(worker.runsync({"workflow": workflow}))
+    output = completed(worker.runsync({"workflow": workflow}))
 
     [image] = output["images"]
     assert image["type"] == "s3_url" and image["filename"] == "ComfyUI_00001_.png"
@@ -126,7 +120,7 @@ def test_an_image_url_is_fetched_when_private_addresses_are_allowed(
     }
     url = f"{services.files.url}/inputs/photo.png"
 
-    output = _completed(
+    output = completed(
         worker.runsync({"workflow": workflow, "images": [{"name": "photo.png", "image": url}]})
     )
 
@@ -141,7 +135,7 @@ def test_a_jobs_models_are_fetched_before_it_is_queued(worker: Worker, services:
         "models": {"civitai": ["7001"]},
     }
 
-    _completed(worker.runsync(job))
+    completed(worker.runsync(job))
 
     placed = worker.comfyui_base / "models" / "checkpoints" / "jobmodel.safetensors"
     assert placed.read_bytes() == data
@@ -161,7 +155,7 @@ def test_a_job_over_its_timeout_is_interrupted(worker: Worker) -> None:
     assert "IGNITION_JOB_TIMEOUT_S=1" in answer["error"]
     assert "interrupted" in worker.log()
     # ComfyUI stopped the prompt: the next job runs at once.
-    _completed(worker.runsync({"workflow": text_to_image("after the timeout")}))
+    completed(worker.runsync({"workflow": text_to_image("after the timeout")}))
 
 
 def test_a_comfyui_crash_fails_the_job_and_comfyui_comes_back(worker: Worker) -> None:
@@ -174,7 +168,7 @@ def test_a_comfyui_crash_fails_the_job_and_comfyui_comes_back(worker: Worker) ->
     assert "ComfyUI closed its connection" in error
     assert "exit code 3" in error and "StandinCrash node executed" in error
     # The supervisor restarts it; the next job waits for it and runs.
-    _completed(worker.runsync({"workflow": text_to_image("after the crash")}))
+    completed(worker.runsync({"workflow": text_to_image("after the crash")}))
 
 
 def test_a_comfyui_that_cannot_start_fails_every_job_with_its_last_lines(
